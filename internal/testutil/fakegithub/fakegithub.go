@@ -128,6 +128,7 @@ type Server struct {
 	retryAfter  time.Duration
 	failures    int
 	failStatus  int
+	drops       int
 	used        int
 }
 
@@ -292,6 +293,14 @@ func (s *Server) FailNext(n, status int) {
 	s.failures, s.failStatus = n, status
 }
 
+// DropNext makes the server close the connection of the next n requests
+// without answering, as a reset connection looks to a client.
+func (s *Server) DropNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drops = n
+}
+
 // Requests returns a copy of the request log.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -349,6 +358,15 @@ func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 		Query:       req.URL.RawQuery,
 		IfNoneMatch: req.Header.Get("If-None-Match") != "",
 		Authorized:  req.Header.Get("Authorization") != "",
+	}
+	if s.drops > 0 {
+		s.drops--
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+			entry.Status = 0
+			s.log = append(s.log, entry)
+			return
+		}
 	}
 	resp := s.answer(req)
 	limit := rateLimitAnonymous
