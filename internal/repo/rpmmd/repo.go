@@ -1,0 +1,360 @@
+package rpmmd
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/criu-forge/criu-forge/internal/fsutil"
+)
+
+// StateFile is the state cache inside repodata/: the Package records the
+// metadata was made from, so the next publish reads only new packages.
+const StateFile = "rpmmd-state.json"
+
+const stateVersion = 1
+
+type state struct {
+	Version  int        `json:"version"`
+	Packages []*Package `json:"packages"`
+}
+
+// Repo is the set of packages of one yum repository (one distro release).
+// It is not safe for concurrent use; callers serialize publishes to one
+// directory with a lock.
+type Repo struct {
+	dir     string
+	byHref  map[string]*Package
+	byNEVRA map[string]*Package
+	// Timestamp, when set (Unix seconds), is the revision and timestamp
+	// written into repomd.xml. When zero, the newest package file time is
+	// used, so the same packages always give the same bytes.
+	Timestamp int64
+}
+
+// Open loads the repository rooted at dir (Packages/ and repodata/ below
+// it). With a state file, each recorded package is checked by a stat
+// (size and mtime, as createrepo_c --update does): a package whose file is
+// gone is dropped and one that changed is read again; the others are not
+// read. Without a state file (a new repository, or one made by another
+// tool), every .rpm below dir is read.
+func Open(dir string) (*Repo, error) {
+	r := &Repo{dir: dir, byHref: map[string]*Package{}, byNEVRA: map[string]*Package{}}
+	data, err := os.ReadFile(filepath.Join(dir, "repodata", StateFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return r, r.scan()
+	case err != nil:
+		return nil, fmt.Errorf("open yum repository %s: %w", dir, err)
+	}
+	var st state
+	if err := json.Unmarshal(data, &st); err != nil || st.Version != stateVersion {
+		// The state is only a cache of what the .rpm files say.
+		return r, r.scan()
+	}
+	var reread []string
+	for _, p := range st.Packages {
+		if p == nil || checkHref(p.Href) != nil {
+			return r, r.scan()
+		}
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p.Href)))
+		switch {
+		case err != nil:
+			continue
+		case fi.Size() != p.PackageSize || fi.ModTime().Unix() != p.FileTime:
+			reread = append(reread, p.Href)
+		default:
+			if err := r.Add(p, p.Href); err != nil {
+				return r, r.scan()
+			}
+		}
+	}
+	return r, r.readAll(reread)
+}
+
+// scan reads every regular .rpm file below the root (symbolic links are
+// not followed: the repository names only what it holds).
+func (r *Repo) scan() error {
+	var hrefs []string
+	err := filepath.WalkDir(r.dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == r.dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() && p != r.dir && (name == "repodata" || strings.HasPrefix(name, ".")) {
+			return fs.SkipDir
+		}
+		if d.Type().IsRegular() && strings.HasSuffix(name, ".rpm") && !strings.HasPrefix(name, ".") {
+			rel, err := filepath.Rel(r.dir, p)
+			if err != nil {
+				return err
+			}
+			hrefs = append(hrefs, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan yum repository %s: %w", r.dir, err)
+	}
+	return r.readAll(hrefs)
+}
+
+// readAll reads the packages at hrefs below the root in parallel and adds
+// them; the first error wins.
+func (r *Repo) readAll(hrefs []string) error {
+	pkgs := make([]*Package, len(hrefs))
+	errs := make([]error, len(hrefs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(runtime.GOMAXPROCS(0), max(len(hrefs), 1)) {
+		wg.Go(func() {
+			for i := range next {
+				pkgs[i], errs[i] = ReadPackage(filepath.Join(r.dir, filepath.FromSlash(hrefs[i])))
+			}
+		})
+	}
+	for i := range hrefs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, p := range pkgs {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		if err := r.Add(p, hrefs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkHref refuses locations that could name something outside the
+// repository or that clients would resolve differently.
+func checkHref(href string) error {
+	if href == "" || strings.HasPrefix(href, "/") || strings.Contains(href, "\\") ||
+		path.Clean(href) != href || href == ".." || strings.HasPrefix(href, "../") ||
+		strings.HasPrefix(href, "repodata/") || !strings.HasSuffix(href, ".rpm") {
+		return fmt.Errorf("package location %q must be a clean relative path to an .rpm inside the repository, outside repodata/", href)
+	}
+	for _, c := range href {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("package location %q holds a control character", href)
+		}
+	}
+	return nil
+}
+
+// Add puts p into the repository at location href (relative to the root,
+// for example "Packages/criu-4.2.1-1.el9.x86_64.rpm"). Adding the same
+// package again is a no-op; another package with the same name, epoch,
+// version, release and arch but other content is refused, as is another
+// package at an href already in use. When the file at href exists under
+// the root and has p's size, its mtime becomes p's file time, so the state
+// stays valid for the next Open.
+func (r *Repo) Add(p *Package, href string) error {
+	if err := checkHref(href); err != nil {
+		return fmt.Errorf("add %s: %w", p.NEVRA(), err)
+	}
+	if old, ok := r.byHref[href]; ok {
+		if old.Checksum == p.Checksum {
+			return nil
+		}
+		return fmt.Errorf("add %s: %s already holds %s with other content; remove it first", p.NEVRA(), href, old.NEVRA())
+	}
+	nevra := p.NEVRA()
+	if old, ok := r.byNEVRA[nevra]; ok {
+		if old.Checksum == p.Checksum {
+			return nil
+		}
+		return fmt.Errorf("add %s: the repository already has this version with other content (at %s, sha256 %s, new sha256 %s): bump the release instead of rebuilding the same version",
+			nevra, old.Href, old.Checksum, p.Checksum)
+	}
+	cp := *p
+	cp.Href = href
+	if fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(href))); err == nil && fi.Size() == p.PackageSize {
+		cp.FileTime = fi.ModTime().Unix()
+	}
+	r.byHref[href] = &cp
+	r.byNEVRA[nevra] = &cp
+	return nil
+}
+
+// Remove drops the package at href; an unknown href is not an error.
+func (r *Repo) Remove(href string) {
+	if p, ok := r.byHref[href]; ok {
+		delete(r.byNEVRA, p.NEVRA())
+		delete(r.byHref, href)
+	}
+}
+
+// Packages returns the packages sorted by location.
+func (r *Repo) Packages() []*Package {
+	out := make([]*Package, 0, len(r.byHref))
+	for _, p := range r.byHref {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Package) int { return strings.Compare(a.Href, b.Href) })
+	return out
+}
+
+// metadataName matches the files Write names after their content.
+var metadataName = regexp.MustCompile(`^[0-9a-f]{64}-(primary|filelists|other)\.xml\.gz$`)
+
+// Write writes outDir/repodata/: primary, filelists and other (gzip, named
+// after their sha256 so a client never mixes two generations), the state
+// file, repomd.xml.asc when sign is not nil (sign gets repomd.xml and
+// returns an armored detached signature), and last repomd.xml, each file
+// written aside and renamed into place. Metadata files of earlier writes
+// are removed after the new repomd.xml is in place. Every package must
+// already be at its href below outDir. Nothing outside outDir/repodata is
+// written.
+func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) error {
+	pkgs := r.Packages()
+	for _, p := range pkgs {
+		if _, err := os.Stat(filepath.Join(outDir, filepath.FromSlash(p.Href))); err != nil {
+			return fmt.Errorf("write yum metadata: %s is not in %s (copy the package before writing metadata): %w", p.Href, outDir, err)
+		}
+	}
+	repodata := filepath.Join(outDir, "repodata")
+	if err := os.MkdirAll(repodata, 0o755); err != nil {
+		return fmt.Errorf("write yum metadata: %w", err)
+	}
+	if err := fsutil.InsideRoot(outDir, filepath.Join(repodata, "x")); err != nil {
+		return fmt.Errorf("write yum metadata: %w", err)
+	}
+	writers := []struct {
+		kind  string
+		write func(xmlWriter, []*Package)
+	}{{"primary", writePrimary}, {"filelists", writeFilelists}, {"other", writeOther}}
+	records := make([]repomdRecord, len(writers))
+	errs := make([]error, len(writers))
+	var wg sync.WaitGroup
+	for i, w := range writers {
+		wg.Go(func() {
+			records[i], errs[i] = writeMetadataFile(repodata, w.kind, func(bw *bufio.Writer) { w.write(xmlWriter{bw}, pkgs) })
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("write yum metadata: %w", err)
+	}
+
+	stateJSON, err := json.Marshal(state{Version: stateVersion, Packages: pkgs})
+	if err != nil {
+		return fmt.Errorf("write yum state: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, StateFile), stateJSON, 0o644); err != nil {
+		return fmt.Errorf("write yum state: %w", err)
+	}
+
+	ts := r.Timestamp
+	if ts == 0 {
+		for _, p := range pkgs {
+			ts = max(ts, p.FileTime)
+		}
+	}
+	var repomd bytes.Buffer
+	bw := bufio.NewWriter(&repomd)
+	writeRepomd(xmlWriter{bw}, strconv.FormatInt(ts, 10), ts, records)
+	bw.Flush()
+	if sign != nil {
+		sig, err := sign(repomd.Bytes())
+		if err != nil {
+			return fmt.Errorf("sign repomd.xml: %w", err)
+		}
+		if err := fsutil.WriteFileAtomic(filepath.Join(repodata, "repomd.xml.asc"), sig, 0o644); err != nil {
+			return err
+		}
+	} else if err := os.Remove(filepath.Join(repodata, "repomd.xml.asc")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale signature: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, "repomd.xml"), repomd.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return pruneMetadata(repodata, records)
+}
+
+// writeMetadataFile renders one metadata file, gzips it and stores it as
+// repodata/<sha256>-<kind>.xml.gz (left as is when already there: the name
+// is the content).
+func writeMetadataFile(repodata, kind string, render func(*bufio.Writer)) (repomdRecord, error) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	open := sha256.New()
+	cw := &countingWriter{w: io.MultiWriter(zw, open)}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	render(bw)
+	if err := bw.Flush(); err != nil {
+		return repomdRecord{}, fmt.Errorf("%s: %w", kind, err)
+	}
+	if err := zw.Close(); err != nil {
+		return repomdRecord{}, fmt.Errorf("%s: %w", kind, err)
+	}
+	sum := sha256.Sum256(gz.Bytes())
+	name := hex.EncodeToString(sum[:]) + "-" + kind + ".xml.gz"
+	rec := repomdRecord{
+		kind:         kind,
+		href:         "repodata/" + name,
+		checksum:     hex.EncodeToString(sum[:]),
+		openChecksum: hex.EncodeToString(open.Sum(nil)),
+		size:         int64(gz.Len()),
+		openSize:     cw.n,
+	}
+	target := filepath.Join(repodata, name)
+	if fi, err := os.Lstat(target); err == nil && fi.Mode().IsRegular() && fi.Size() == rec.size {
+		return rec, nil
+	}
+	return rec, fsutil.WriteFileAtomic(target, gz.Bytes(), 0o644)
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// pruneMetadata removes metadata files that the new repomd.xml no longer
+// names. Only names Write itself makes are touched.
+func pruneMetadata(repodata string, keep []repomdRecord) error {
+	entries, err := os.ReadDir(repodata)
+	if err != nil {
+		return fmt.Errorf("prune old yum metadata: %w", err)
+	}
+	kept := map[string]bool{}
+	for _, r := range keep {
+		kept[path.Base(r.href)] = true
+	}
+	for _, e := range entries {
+		if metadataName.MatchString(e.Name()) && !kept[e.Name()] {
+			if err := os.Remove(filepath.Join(repodata, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("prune old yum metadata: %w", err)
+			}
+		}
+	}
+	return nil
+}
