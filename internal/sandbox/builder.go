@@ -225,6 +225,7 @@ func ensureBuilder(ctx context.Context, cacheDir string, want *Builder, log io.W
 	if err != nil {
 		return nil, fmt.Errorf("target %s: create builder: %w", want.Target.Name, err)
 	}
+	_ = os.Chmod(tmp, 0o755) // apt's download sandbox user must reach the new root
 	keep := false
 	defer func() {
 		if !keep {
