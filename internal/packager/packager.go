@@ -1,0 +1,716 @@
+// Package packager turns a target's staged install tree (the output of
+// `make install DESTDIR=<stage> PREFIX=/usr ...` in its builder) into .deb
+// and .rpm packages with nfpm, and records what went into them.
+//
+// One entry point, Package: it walks the tree, splits it into one package
+// or the distro's split, reads every ELF file's DT_NEEDED to compute
+// runtime dependencies through a LibraryResolver that asks the builder's
+// package database, versions the packages (MakeVersion), generates
+// changelogs from the patch series, writes a manifest (shipped in the
+// packages and, with checksums, next to them) and an SPDX SBOM, and signs
+// rpms when asked. The same Spec gives byte-identical files. ListVersions
+// reads back what an output directory holds.
+package packager
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/deb"
+	"github.com/goreleaser/nfpm/v2/files"
+	"github.com/goreleaser/nfpm/v2/rpm"
+
+	"github.com/criu-forge/criu-forge/internal/fsutil"
+	"github.com/criu-forge/criu-forge/internal/signing"
+)
+
+// Modes of meeting the distro's own criu.
+const (
+	// ModeReplace ships under the distro's package names with a higher
+	// version, so an upgrade replaces the distro's criu.
+	ModeReplace = "replace"
+	// ModeDistinct ships under another name (criu-pidfd) that provides,
+	// replaces and conflicts with the distro's criu.
+	ModeDistinct = "distinct"
+)
+
+// Splits.
+const (
+	// SplitSingle puts everything in one package (Debian 12, upstream's PPA).
+	SplitSingle = "single"
+	// SplitDistro splits the way the target family does (Debian 13:
+	// criu, libcriu2, libcriu-dev, python3-pycriu, libcompel1,
+	// libcompel-dev; Fedora: criu, criu-libs, criu-devel, crit,
+	// python3-criu, criu-ns, criu-amdgpu-plugin).
+	SplitDistro = "distro"
+)
+
+// Spec is everything one packaging run needs.
+type Spec struct {
+	StageDir string
+	Target   Target
+	// Formats to write; empty means the target family's own format. An rpm
+	// can be made from a Debian target's tree (used to test rpm tooling).
+	Formats []string
+	// Name of the main package: "criu" in replace mode, another name
+	// ("criu-pidfd") in distinct mode. Split packages derive their names
+	// from the distro's (libcriu2, or libcriu2-pidfd in distinct mode).
+	Name           string
+	Mode           string // ModeReplace or ModeDistinct
+	Split          string // SplitSingle or SplitDistro
+	SeriesRevision int    // >= 1; rises with every change of the series or recipe
+	BuildRevision  int    // >= 1; 0 means 1
+
+	Maintainer  string // "Name <email>"
+	Homepage    string
+	License     string // SPDX expression, e.g. "GPL-2.0-only AND LGPL-2.1-only"
+	Summary     string // one line
+	Description string // paragraphs
+	Vendor      string
+
+	// Depends adds runtime relations per package name (Debian syntax
+	// "pkg (>= 1.0)" for deb, "pkg >= 1.0" for rpm). A relation on a
+	// package the ELF scan also found replaces the scanned one.
+	Depends map[string][]string
+	// Resolve maps the sonames the ELF files need to packages inside the
+	// target's builder (DebianResolver, RPMResolver). Nil means no
+	// automatic dependencies: only Depends.
+	Resolve LibraryResolver
+
+	Upstream        Upstream
+	Patches         []Patch
+	BuilderID       string
+	BuildKey        string
+	SourceDateEpoch int64 // mtime of every file and the packages' build time
+
+	// RPMSign, when set, signs every rpm (key file or environment variable,
+	// passphrase from an environment variable, key by full fingerprint or
+	// long id, subkeys included).
+	RPMSign *signing.KeyOptions
+
+	OutDir string
+}
+
+// Result is what Package wrote.
+type Result struct {
+	Artifacts []Artifact
+	Manifest  string // path of the manifest in OutDir
+	SBOM      string // path of the SPDX SBOM in OutDir
+	Version   Version
+}
+
+// plannedPackage is one package of one format, before it is written.
+type plannedPackage struct {
+	Name, Format, Section string
+	Roles                []role
+	Files                []stagedFile
+	Doc                  PackageDoc
+}
+
+// Package writes the packages of spec into spec.OutDir, with a manifest
+// (<name>_<target>_<version>.manifest.json) and an SPDX SBOM
+// (.spdx.json) beside them. Files are written aside and renamed into
+// place under a lock on OutDir, so a crash or a concurrent run never leaves
+// a half-written package.
+func Package(ctx context.Context, spec Spec) (*Result, error) {
+	formats, err := spec.validate()
+	if err != nil {
+		return nil, err
+	}
+	ver, err := MakeVersion(spec.Upstream.Version, spec.SeriesRevision, spec.BuildRevision, spec.Target)
+	if err != nil {
+		return nil, err
+	}
+	staged, err := walkStage(spec.StageDir)
+	if err != nil {
+		return nil, err
+	}
+	if !hasFiles(staged) {
+		return nil, fmt.Errorf("staged tree %s has no files: did make install run with DESTDIR=%s?", spec.StageDir, spec.StageDir)
+	}
+	scan, err := scanELF(spec.StageDir, staged)
+	if err != nil {
+		return nil, err
+	}
+	libs := map[string]Dependency{}
+	if spec.Resolve != nil && len(scan.external) > 0 {
+		if libs, err = spec.Resolve.Resolve(ctx, scan.external); err != nil {
+			return nil, fmt.Errorf("runtime dependencies of %s: %w", spec.Target, err)
+		}
+	}
+
+	var plans []*plannedPackage
+	for _, format := range formats {
+		plans = append(plans, spec.plan(format, ver, staged, scan, libs)...)
+	}
+	man := Manifest{
+		Schema: ManifestSchema, Name: spec.Name, Target: spec.Target, Mode: spec.Mode, Split: spec.Split,
+		Version: ver, Upstream: spec.Upstream, Patches: spec.Patches, BuilderID: spec.BuilderID,
+		BuildKey: spec.BuildKey, SourceDateEpoch: spec.SourceDateEpoch,
+	}
+	for _, p := range plans {
+		man.Packages = append(man.Packages, p.Doc)
+	}
+	for _, n := range scan.external {
+		if d, ok := libs[n.Soname]; ok {
+			man.Libraries = append(man.Libraries, d)
+		}
+	}
+	shipped, err := man.marshal()
+	if err != nil {
+		return nil, err
+	}
+
+	var signer *signing.Signer
+	if spec.RPMSign != nil && contains(formats, FormatRPM) {
+		if signer, err = signing.Load(*spec.RPMSign); err != nil {
+			return nil, fmt.Errorf("rpm signing: %w", err)
+		}
+	}
+
+	if err := os.MkdirAll(spec.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory: %w", err)
+	}
+	lock, err := fsutil.Acquire(ctx, filepath.Join(spec.OutDir, ".criu-forge-package.lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	work, err := os.MkdirTemp(spec.OutDir, ".package-")
+	if err != nil {
+		return nil, fmt.Errorf("create work directory in %s: %w", spec.OutDir, err)
+	}
+	defer os.RemoveAll(work)
+
+	res := &Result{Version: ver}
+	for _, p := range plans {
+		a, err := spec.write(p, ver, shipped, work, signer)
+		if err != nil {
+			return nil, err
+		}
+		res.Artifacts = append(res.Artifacts, a)
+	}
+	man.Artifacts = res.Artifacts
+	man.PackagedAt = time.Now().UTC().Format(time.RFC3339)
+	sbom, err := makeSBOM(man, spec.License, spec.Vendor)
+	if err != nil {
+		return nil, err
+	}
+	external, err := man.marshal()
+	if err != nil {
+		return nil, err
+	}
+	base := filepath.Join(spec.OutDir, manifestBase(man))
+	res.SBOM = base + ".spdx.json"
+	res.Manifest = base + ManifestSuffix
+	if err := fsutil.WriteFileAtomic(res.SBOM, sbom, 0o644); err != nil {
+		return nil, err
+	}
+	// The manifest goes last: its presence says the build's files are all there.
+	if err := fsutil.WriteFileAtomic(res.Manifest, external, 0o644); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func (s *Spec) validate() ([]string, error) {
+	family, err := s.Target.Family()
+	if err != nil {
+		return nil, err
+	}
+	if s.StageDir == "" || s.OutDir == "" {
+		return nil, errors.New("package: StageDir and OutDir must be set")
+	}
+	if fi, err := os.Stat(s.StageDir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("staged tree %s: not a directory (run the build first): %v", s.StageDir, err)
+	}
+	if _, ok := debArch[s.Target.Arch]; !ok {
+		return nil, fmt.Errorf("target %s: unknown architecture %q (known: amd64, arm64, ppc64el, s390x, armhf, i386)", s.Target, s.Target.Arch)
+	}
+	if !packageNameRE.MatchString(s.Name) {
+		return nil, fmt.Errorf("package name %q: use lower-case letters, digits, '+', '-', '.'", s.Name)
+	}
+	switch s.Mode {
+	case ModeReplace:
+		if s.Name != "criu" {
+			return nil, fmt.Errorf("mode replace ships under the distro's name criu, not %q: use mode distinct for another name", s.Name)
+		}
+	case ModeDistinct:
+		if s.Name == "criu" {
+			return nil, errors.New("mode distinct needs a name other than criu (for example criu-pidfd)")
+		}
+	default:
+		return nil, fmt.Errorf("mode %q: want %q or %q", s.Mode, ModeReplace, ModeDistinct)
+	}
+	if s.Split != SplitSingle && s.Split != SplitDistro {
+		return nil, fmt.Errorf("split %q: want %q or %q", s.Split, SplitSingle, SplitDistro)
+	}
+	if s.BuildRevision == 0 {
+		s.BuildRevision = 1
+	}
+	if s.SourceDateEpoch <= 0 {
+		return nil, errors.New("package: SourceDateEpoch must be set (the upstream commit time), or packages are not reproducible")
+	}
+	if s.Maintainer == "" || !strings.Contains(s.Maintainer, "<") {
+		return nil, fmt.Errorf("maintainer %q: want \"Name <email>\"", s.Maintainer)
+	}
+	formats := s.Formats
+	if len(formats) == 0 {
+		formats = []string{family}
+	}
+	for _, f := range formats {
+		if f != FormatDeb && f != FormatRPM {
+			return nil, fmt.Errorf("format %q: want deb or rpm", f)
+		}
+	}
+	sorted := append([]string(nil), formats...)
+	sort.Strings(sorted)
+	return sorted, nil
+}
+
+var packageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+
+var debArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "armhf": "armv7hl", "i386": "i686"}
+
+// fileName is the conventional file name of a package: dpkg-name's
+// name_version_arch.deb, rpm's name-version-release.arch.rpm.
+func fileName(format, name string, v Version, arch string) string {
+	if format == FormatRPM {
+		return fmt.Sprintf("%s-%s-%s.%s.rpm", name, v.RPM, v.Release, debArch[arch])
+	}
+	return fmt.Sprintf("%s_%s_%s.deb", name, v.Deb, arch)
+}
+
+func hasFiles(staged []stagedFile) bool {
+	for _, f := range staged {
+		if !f.Mode.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// plan groups the staged files into the packages of one format and
+// computes their relations.
+func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan, libs map[string]Dependency) []*plannedPackage {
+	sonames := libSonamesOf(staged)
+	flavor := strings.TrimPrefix(s.Name, "criu-")
+	nameOf := func(r role) (name, base string) {
+		base = familyBase(format, r, sonames)
+		if s.Split == SplitSingle || base == "criu" {
+			return s.Name, base
+		}
+		if s.Mode == ModeDistinct {
+			return base + "-" + flavor, base
+		}
+		return base, base
+	}
+	byName := map[string]*plannedPackage{}
+	var order []string
+	pkgOf := map[string]string{} // staged path -> package name
+	for _, f := range staged {
+		if f.Mode.IsDir() && !ownedDir(f.Rel) && !emptyDir(staged, f) {
+			continue
+		}
+		name, _ := nameOf(f.Role)
+		p := byName[name]
+		if p == nil {
+			p = &plannedPackage{Name: name, Format: format}
+			byName[name] = p
+			order = append(order, name)
+		}
+		if !containsRole(p.Roles, f.Role) {
+			p.Roles = append(p.Roles, f.Role)
+		}
+		p.Files = append(p.Files, f)
+		pkgOf[f.Rel] = name
+	}
+	// Directories owned only by the package that ships files in them.
+	sort.Strings(order)
+	full := v.For(format)
+	rel := func(name, op, ver string) string {
+		if ver == "" {
+			return name
+		}
+		if format == FormatRPM {
+			return fmt.Sprintf("%s %s %s", name, map[string]string{"<<": "<", "=": "="}[op], ver)
+		}
+		return fmt.Sprintf("%s (%s %s)", name, op, ver)
+	}
+	var out []*plannedPackage
+	for _, name := range order {
+		p := byName[name]
+		p.Section = section(format, p.Roles)
+		doc := PackageDoc{Name: name, Format: format, Version: full, Arch: s.Target.Arch}
+		if format == FormatRPM {
+			doc.Arch = debArch[s.Target.Arch]
+		}
+		// Meet the distro's packages this one carries the files of.
+		bases := map[string]bool{}
+		for _, r := range p.Roles {
+			_, b := nameOf(r)
+			bases[b] = true
+		}
+		for _, b := range sortedKeys(bases) {
+			switch {
+			case s.Mode == ModeDistinct:
+				doc.Provides = append(doc.Provides, rel(b, "=", full))
+				doc.Conflicts = append(doc.Conflicts, b)
+				doc.Replaces = append(doc.Replaces, b)
+			case b != name:
+				doc.Provides = append(doc.Provides, rel(b, "=", full))
+				doc.Conflicts = append(doc.Conflicts, rel(b, "<<", full))
+				doc.Replaces = append(doc.Replaces, rel(b, "<<", full))
+			}
+		}
+		if s.Mode == ModeReplace && format == FormatDeb && name != s.Name {
+			// Debian 12's criu carried every file in one package: a split
+			// package taking some of them over must say so, or dpkg refuses
+			// to overwrite them.
+			doc.Replaces = append(doc.Replaces, rel(s.Name, "<<", full))
+			doc.Conflicts = append(doc.Conflicts, rel(s.Name, "<<", full))
+		}
+		doc.Depends = s.depends(p, format, full, scan, libs, pkgOf, byName, rel)
+		doc.Files = countFiles(p.Files)
+		p.Doc = doc
+		out = append(out, p)
+	}
+	return out
+}
+
+// depends computes a package's runtime relations: resolved libraries its
+// ELF files need, sibling packages of the same build that ship a needed
+// library (or, for -dev packages, the library they link to), then the
+// spec's own relations, which win over scanned ones of the same package.
+func (s *Spec) depends(p *plannedPackage, format, full string, scan elfScan, libs map[string]Dependency,
+	pkgOf map[string]string, byName map[string]*plannedPackage, rel func(string, string, string) string) []string {
+	deps := map[string]string{} // package -> relation
+	for _, f := range p.Files {
+		for _, so := range scan.needs[f.Rel] {
+			if owner, ok := scan.shipped[so]; ok {
+				if sib := pkgOf[owner]; sib != p.Name && sib != "" {
+					deps[sib] = rel(sib, "=", full)
+				}
+				continue
+			}
+			if d, ok := libs[so]; ok {
+				if old, seen := deps[d.Package]; !seen || len(d.Relation(format)) > len(old) {
+					deps[d.Package] = d.Relation(format)
+				}
+			}
+		}
+	}
+	for _, r := range p.Roles {
+		want := map[role]role{roleDev: roleLib, roleCompelDev: roleCompelLib, roleCrit: rolePython}[r]
+		for name, sib := range byName {
+			if name != p.Name && containsRole(sib.Roles, want) {
+				deps[name] = rel(name, "=", full)
+			}
+		}
+	}
+	for _, extra := range s.Depends[p.Name] {
+		name, _, _ := strings.Cut(strings.TrimSpace(extra), " ")
+		deps[strings.TrimSuffix(name, ",")] = strings.TrimSpace(extra)
+	}
+	out := make([]string, 0, len(deps))
+	for _, k := range sortedKeys(deps) {
+		out = append(out, deps[k])
+	}
+	return out
+}
+
+func section(format string, roles []role) string {
+	if format == FormatRPM {
+		return ""
+	}
+	switch {
+	case containsRole(roles, roleMain):
+		return "admin"
+	case containsRole(roles, roleDev), containsRole(roles, roleCompelDev):
+		return "libdevel"
+	case containsRole(roles, roleLib), containsRole(roles, roleCompelLib):
+		return "libs"
+	}
+	return "python"
+}
+
+func containsRole(list []role, r role) bool {
+	for _, x := range list {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+func emptyDir(staged []stagedFile, d stagedFile) bool {
+	prefix := d.Rel + "/"
+	i := sort.Search(len(staged), func(i int) bool { return staged[i].Rel > d.Rel })
+	return i == len(staged) || !strings.HasPrefix(staged[i].Rel, prefix)
+}
+
+func countFiles(fs []stagedFile) int {
+	n := 0
+	for _, f := range fs {
+		if !f.Mode.IsDir() {
+			n++
+		}
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// elfScan is what the ELF files of the staged tree need and provide.
+type elfScan struct {
+	needs    map[string][]string // staged path -> DT_NEEDED sonames
+	shipped  map[string]string   // soname -> staged path that provides it
+	external []Needed            // sonames not shipped, sorted
+}
+
+func scanELF(stage string, staged []stagedFile) (elfScan, error) {
+	scan := elfScan{needs: map[string][]string{}, shipped: map[string]string{}}
+	is64 := map[string]bool{}
+	for _, f := range staged {
+		if f.Mode.IsDir() {
+			continue
+		}
+		base := path.Base(f.Rel)
+		if strings.Contains(base, ".so") {
+			// A library file or its symlink satisfies its own name.
+			if _, dup := scan.shipped[base]; !dup {
+				scan.shipped[base] = f.Rel
+			}
+		}
+		if f.Mode&os.ModeSymlink != 0 {
+			continue
+		}
+		full := filepath.Join(stage, filepath.FromSlash(f.Rel))
+		ok, err := isELF(full)
+		if err != nil {
+			return scan, fmt.Errorf("read staged file: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		info, err := readELFFile(full)
+		if err != nil {
+			return scan, err
+		}
+		if info.Soname != "" {
+			scan.shipped[info.Soname] = f.Rel
+		}
+		for _, so := range info.Needed {
+			if err := checkSoname(so); err != nil {
+				return scan, fmt.Errorf("%s: %w", f.Rel, err)
+			}
+			is64[so] = is64[so] || info.Class == elf.ELFCLASS64
+		}
+		scan.needs[f.Rel] = info.Needed
+	}
+	for _, so := range sortedKeys(is64) {
+		if _, ok := scan.shipped[so]; !ok {
+			scan.external = append(scan.external, Needed{Soname: so, ELF64: is64[so]})
+		}
+	}
+	return scan, nil
+}
+
+// write builds one package with nfpm and renames it into OutDir.
+func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string, signer *signing.Signer) (Artifact, error) {
+	mtime := time.Unix(s.SourceDateEpoch, 0).UTC()
+	dir := filepath.Join(work, p.Format+"-"+p.Name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Artifact{}, err
+	}
+	info := &nfpm.Info{
+		Name: p.Name, Arch: s.Target.Arch, Platform: "linux", Version: p.versionField(v), Release: p.releaseField(v),
+		VersionSchema: "none", Section: p.Section, Priority: "optional", Maintainer: s.Maintainer,
+		Description: s.description(p), Vendor: s.Vendor, Homepage: s.Homepage, License: s.License, MTime: mtime,
+	}
+	info.Depends, info.Provides, info.Conflicts, info.Replaces = p.Doc.Depends, p.Doc.Provides, p.Doc.Conflicts, p.Doc.Replaces
+	for _, f := range p.Files {
+		info.Contents = append(info.Contents, content(s.StageDir, f, mtime))
+	}
+	docDir := "/usr/share/doc/" + p.Name
+	extra := map[string][]byte{"criu-forge.json": manifest}
+	if p.Format == FormatDeb {
+		extra["copyright"] = []byte(s.copyright())
+	}
+	for _, name := range sortedKeys(extra) {
+		src := filepath.Join(dir, name)
+		if err := os.WriteFile(src, extra[name], 0o644); err != nil {
+			return Artifact{}, err
+		}
+		info.Contents = append(info.Contents, &files.Content{Source: src, Destination: docDir + "/" + name,
+			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o644, MTime: mtime}})
+	}
+	clog, err := writeChangelog(dir, s, p, v)
+	if err != nil {
+		return Artifact{}, err
+	}
+	info.Changelog = clog
+	var packager nfpm.Packager
+	switch p.Format {
+	case FormatDeb:
+		packager = deb.Default
+		info.Deb.Compression = "xz"
+		if shipsSharedLibrary(p.Files) {
+			info.Deb.Triggers.ActivateNoAwait = []string{"ldconfig"}
+		}
+	case FormatRPM:
+		packager = rpm.DefaultRPM
+		info.RPM.Compression = "xz"
+		info.RPM.Summary = s.summary()
+		info.RPM.BuildHost = "criu-forge" // the host name would make builds differ
+		info.RPM.Packager = s.Maintainer
+		if signer != nil {
+			info.RPM.Signature.SignFn = func(data io.Reader) ([]byte, error) {
+				raw, err := io.ReadAll(data)
+				if err != nil {
+					return nil, err
+				}
+				var sig bytes.Buffer
+				err = signer.DetachSign(&sig, raw, false)
+				return sig.Bytes(), err
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := packager.Package(nfpm.WithDefaults(info), &buf); err != nil {
+		return Artifact{}, fmt.Errorf("build %s package %s: %w", p.Format, p.Name, err)
+	}
+	name := fileName(p.Format, p.Name, v, s.Target.Arch)
+	dest := filepath.Join(s.OutDir, name)
+	if err := fsutil.WriteFileAtomic(dest, buf.Bytes(), 0o644); err != nil {
+		return Artifact{}, err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return Artifact{Path: dest, File: name, Name: p.Name, Version: p.Doc.Version, Arch: p.Doc.Arch, Format: p.Format,
+		SHA256: hex.EncodeToString(sum[:]), Size: int64(buf.Len())}, nil
+}
+
+func (p *plannedPackage) versionField(v Version) string {
+	if p.Format == FormatRPM {
+		return v.RPM
+	}
+	return v.Deb
+}
+
+func (p *plannedPackage) releaseField(v Version) string {
+	if p.Format == FormatRPM {
+		return v.Release
+	}
+	return ""
+}
+
+func content(stage string, f stagedFile, mtime time.Time) *files.Content {
+	fi := &files.ContentFileInfo{Owner: "root", Group: "root", Mode: f.Mode &^ os.ModeSymlink, MTime: mtime}
+	switch {
+	case f.Mode.IsDir():
+		fi.Mode = f.Mode.Perm()
+		return &files.Content{Destination: f.Dest(), Type: files.TypeDir, FileInfo: fi}
+	case f.Mode&os.ModeSymlink != 0:
+		fi.Mode = 0o777
+		return &files.Content{Source: f.Target, Destination: f.Dest(), Type: files.TypeSymlink, FileInfo: fi}
+	}
+	fi.Size = f.Size
+	return &files.Content{Source: filepath.Join(stage, filepath.FromSlash(f.Rel)), Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
+}
+
+func shipsSharedLibrary(fs []stagedFile) bool {
+	for _, f := range fs {
+		if strings.Contains(path.Base(f.Rel), ".so.") && libDirRank("/"+path.Dir(f.Rel)) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Spec) summary() string {
+	if s.Summary != "" {
+		return s.Summary
+	}
+	return "checkpoint and restore in userspace (with criu-forge patches)"
+}
+
+func (s *Spec) description(p *plannedPackage) string {
+	summary := s.summary()
+	if p.Name != s.Name {
+		summary += " - " + map[bool]string{true: "development files", false: "libraries"}[containsRole(p.Roles, roleDev) || containsRole(p.Roles, roleCompelDev)]
+		if containsRole(p.Roles, rolePython) || containsRole(p.Roles, roleCrit) {
+			summary = s.summary() + " - Python tools"
+		}
+	}
+	body := s.Description
+	if body == "" {
+		body = "CRIU freezes a running application and checkpoints it to disk, to restore it later from that point."
+	}
+	return summary + "\n" + body + "\n\nBuilt by criu-forge from CRIU " + s.Upstream.Version + " and " +
+		fmt.Sprint(len(s.Patches)) + " patches; /usr/share/doc/" + p.Name + "/criu-forge.json lists them."
+}
+
+// copyright is the Debian copyright file (machine-readable format), with
+// the SPDX license names translated to Debian's short names.
+func (s *Spec) copyright() string {
+	license := s.License
+	if license == "" {
+		license = "GPL-2.0-only"
+	}
+	license = spdxToDebian.Replace(license)
+	var b strings.Builder
+	b.WriteString("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n")
+	b.WriteString("Upstream-Name: criu\n")
+	if s.Upstream.URL != "" {
+		b.WriteString("Source: " + s.Upstream.URL + "\n")
+	}
+	b.WriteString("\nFiles: *\nCopyright: CRIU contributors\nLicense: " + license + "\n")
+	for _, l := range []string{"GPL-2+", "GPL-2", "LGPL-2.1+", "LGPL-2.1"} {
+		if containsWord(license, l) {
+			fmt.Fprintf(&b, "\nLicense: %s\n On Debian systems, the complete text of the license is in\n /usr/share/common-licenses/%s.\n", l, strings.TrimSuffix(l, "+"))
+		}
+	}
+	return b.String()
+}
+
+var spdxToDebian = strings.NewReplacer("GPL-2.0-only", "GPL-2", "GPL-2.0-or-later", "GPL-2+", "LGPL-2.1-only", "LGPL-2.1",
+	"LGPL-2.1-or-later", "LGPL-2.1+", "MIT", "Expat", " AND ", " and ", " OR ", " or ")
+
+func containsWord(s, w string) bool {
+	for _, f := range strings.Fields(strings.NewReplacer("(", " ", ")", " ").Replace(s)) {
+		if f == w {
+			return true
+		}
+	}
+	return false
+}
