@@ -101,6 +101,19 @@ func Fetch(ctx context.Context, req Request) (*Result, error) {
 	return res, nil
 }
 
+// kindError carries a full message and is one of the Err* kinds.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func kindErrorf(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
 func (r Request) String() string {
 	return fmt.Sprintf("debian-source %s %s (%s)", r.Package, r.Version, r.Suite)
 }
@@ -155,7 +168,7 @@ type record struct {
 // rehashing the tarball so a damaged cache entry is never handed out.
 func (r Request) fromCache() (*Result, error) {
 	path := r.cachePath(".json")
-	missing := fmt.Errorf("%w: %s is not in the cache %s; run once with network access", ErrNotCached, r, r.CacheDir)
+	missing := kindErrorf(ErrNotCached, "%s is not in the cache %s; run once with network access", r, r.CacheDir)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, missing
@@ -166,11 +179,11 @@ func (r Request) fromCache() (*Result, error) {
 	var rec record
 	if err := json.Unmarshal(data, &rec); err != nil || rec.Package != r.Package || rec.Version != r.Version ||
 		rec.Suite != r.Suite || !sha256Hex.MatchString(rec.SHA256) {
-		return nil, fmt.Errorf("%w: %s: cache record %s is damaged; run once with network access to rewrite it", ErrNotCached, r, path)
+		return nil, kindErrorf(ErrNotCached, "%s: cache record %s is damaged; run once with network access to rewrite it", r, path)
 	}
 	tarball := tarballPath(r.CacheDir, rec.SHA256)
 	if err := checkFile(tarball, rec.Size, rec.SHA256); err != nil {
-		return nil, fmt.Errorf("%w: %s: cached tarball: %v; run once with network access to fetch it again", ErrNotCached, r, err)
+		return nil, kindErrorf(ErrNotCached, "%s: cached tarball: %v; run once with network access to fetch it again", r, err)
 	}
 	return &Result{Path: tarball, SHA256: rec.SHA256, Size: rec.Size, Name: rec.Name, URL: rec.URL, Mirror: rec.Mirror}, nil
 }
@@ -238,7 +251,7 @@ func (r Request) release(ctx context.Context, client *http.Client, mirror string
 	}
 	rel, err := verifyInRelease(data, keys)
 	if err != nil {
-		return nil, fmt.Errorf("%s with keyring %s: %w", url, keyring, err)
+		return nil, fmt.Errorf("%s: %w (keyring %s: if the archive has a new key, update the keyring package or name a keyring)", url, err, keyring)
 	}
 	if !rel.names(r.Suite) {
 		return nil, fmt.Errorf("%w: %s describes suite %q, codename %q, not %s", ErrBadSignature, url, rel.Suite, rel.Codename, r.Suite)
@@ -278,10 +291,10 @@ func (r Request) fetchFrom(ctx context.Context, client *http.Client, mirror stri
 		return r.fetchOrig(ctx, client, mirror, poolPath, file.Filename, file.Size, file.Hash)
 	}
 	if len(versions) == 0 {
-		return nil, fmt.Errorf("%w: %s has no source package %s on %s", ErrVersionNotFound, r.Suite, r.Package, mirror)
+		return nil, kindErrorf(ErrVersionNotFound, "the Sources of %s on %s list no source package %s; check the package name and suite", r.Suite, mirror, r.Package)
 	}
-	return nil, fmt.Errorf("%w: %s has %s %s, not %s, on %s; pin one of those or pick the suite that has %s",
-		ErrVersionNotFound, r.Suite, r.Package, strings.Join(versions, ", "), r.Version, mirror, r.Version)
+	return nil, kindErrorf(ErrVersionNotFound, "version %s is not in the Sources of %s on %s, which list %s %s; pin one of those or pick the suite that has %s",
+		r.Version, r.Suite, mirror, r.Package, strings.Join(versions, ", "), r.Version)
 }
 
 func componentsMainFirst(components []string) []string {
@@ -312,7 +325,7 @@ func (r Request) searchSources(ctx context.Context, client *http.Client, mirror 
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("Sources index %s of %s: %w", name, r.Suite, err)
 		}
 		text, err := decompress(name, bytes.NewReader(data))
 		if err != nil {
@@ -359,15 +372,25 @@ func (r Request) fetchOrig(ctx context.Context, client *http.Client, mirror, poo
 	url := mirror + poolPath
 	dest := tarballPath(r.CacheDir, sha)
 	if checkFile(dest, size, sha) != nil {
+		// Keep the download's own error apart from the cache write's, so
+		// a refused download reads as such and a full disk as a full disk.
+		var downloadErr error
 		err := fsutil.WriteAtomic(dest, 0o644, func(w io.Writer) error {
-			return copyVerified(ctx, client, url, w, size, sha)
+			downloadErr = copyVerified(ctx, client, url, w, size, sha)
+			return downloadErr
 		})
-		if isNotFound(err) {
-			return nil, fmt.Errorf("%w: %s answers 404 for %s (the Sources index lists it); try another mirror (mirror: in the recipe) or an upstream tarball source",
-				ErrPoolFileMissing, mirror, poolPath)
+		if isNotFound(downloadErr) {
+			return nil, kindErrorf(ErrPoolFileMissing, "the pool file %s is missing on this mirror %s (404), though the signed Sources index lists it; name another archive with mirror: in the recipe or use an upstream tarball source",
+				poolPath, mirror)
+		}
+		if errors.Is(downloadErr, ErrHashMismatch) {
+			return nil, fmt.Errorf("refused %s, nothing was cached: %w", name, downloadErr)
+		}
+		if downloadErr != nil {
+			return nil, fmt.Errorf("fetch %s: %w", url, downloadErr)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("fetch %s: %w", url, err)
+			return nil, fmt.Errorf("store %s in the cache: %w", name, err)
 		}
 	}
 	rec := record{Package: r.Package, Version: r.Version, Suite: r.Suite, Name: name, SHA256: sha, Size: size,

@@ -96,10 +96,10 @@ func copyChecked(w io.Writer, r io.Reader, name string, size int64, sha string) 
 		return fmt.Errorf("read %s: %w", name, err)
 	}
 	if n != size {
-		return fmt.Errorf("%w: %s has %d bytes, the signed index says %d", ErrHashMismatch, name, n, size)
+		return fmt.Errorf("%w: %s has %d bytes, the signed listing says %d", ErrHashMismatch, name, n, size)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-		return fmt.Errorf("%w: %s has sha256 %s, the signed index says %s", ErrHashMismatch, name, got, sha)
+		return fmt.Errorf("%w: %s has sha256 %s, the signed listing says %s", ErrHashMismatch, name, got, sha)
 	}
 	return nil
 }
