@@ -1,0 +1,52 @@
+// Package repo publishes signed apt repositories (and, through
+// internal/repo/rpmmd, yum repositories) in a directory any static web
+// server or object store can serve. The entry points are Publish and Serve.
+//
+// # Layout
+//
+//	pool/main/<p>/<source>/<pkg>_<version>_<arch>.deb   immutable package files
+//	dists -> .gen/current/dists                         symbolic links, fixed
+//	criu-forge-archive-keyring.gpg -> .gen/current/...  (binary, for signed-by)
+//	criu-forge-archive-keyring.asc -> .gen/current/...  (armored)
+//	.gen/current -> <n>                                 the live generation
+//	.gen/<n>/dists/<suite>/{Release,InRelease,Release.gpg}
+//	.gen/<n>/dists/<suite>/main/binary-<arch>/{Packages,Packages.gz,Packages.xz,by-hash/SHA256/*}
+//	.gen/<n>/state.json                                 what generation n holds
+//	.lock                                               serializes publishers
+//
+// # Suites
+//
+// An Input names its suite, or the suite comes from the distro tag in the
+// package version (4.2.1+forge3~deb12u1 -> deb12 -> bookworm; see
+// TargetSuites). Architectures are per package: "all" packages appear in
+// every architecture's Packages of their suite, and a suite lists the
+// architectures of its packages (plus PublishOptions.Architectures).
+//
+// # Never broken, never lost
+//
+// A pool file name (name, version, architecture) stands for one content for
+// ever: publishing the same name with other bytes is refused, the same bytes
+// are a no-op. Each publish, under the lock, writes a complete new metadata
+// generation beside the live one (unchanged suites are hard-linked, not
+// rebuilt), fsyncs it, and switches by renaming a new .gen/current link over
+// the old one: a reader sees the old generation or the new one, whole.
+// Only after the switch are the old generation and the pool files nothing
+// references any more deleted. The indexes of the previous generation stay
+// reachable by hash (Acquire-By-Hash) for one more generation, so an apt
+// that read the old InRelease just before a switch still finds what it names.
+//
+// A publish killed at any point leaves the old or the new generation live;
+// the next publish removes what the killed one left (an unswitched
+// generation, temporary and unreferenced pool files) and can simply be run
+// again. The state of a generation lives inside it, so it can never
+// disagree with the live metadata; it holds each package's control data and
+// hashes, so adding one package to a thousand reads only the new file.
+//
+// # Object storage
+//
+// Stores without symbolic links: upload pool/ first (new files only), then
+// the live generation's dists/ with the by-hash files before the
+// Packages files and InRelease, Release and Release.gpg last; delete pool
+// files that left the state only after that. Clients then see, at every
+// moment, signed metadata whose files exist.
+package repo

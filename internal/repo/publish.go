@@ -1,0 +1,485 @@
+package repo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/criu-forge/criu-forge/internal/fsutil"
+	"github.com/criu-forge/criu-forge/internal/signing"
+)
+
+// Names in the repository directory.
+const (
+	genDir      = ".gen"
+	currentLink = "current"
+	stateFile   = "state.json"
+	lockFile    = ".lock"
+	poolDir     = "pool"
+	distsDir    = "dists"
+	// KeyringName is the binary public keyring for apt's signed-by; the
+	// same key armored is KeyringName with .asc instead of .gpg.
+	KeyringName   = "criu-forge-archive-keyring.gpg"
+	keyringArmor  = "criu-forge-archive-keyring.asc"
+	stateFormat   = 1
+	defaultOrigin = "criu-forge"
+)
+
+// Input is one package to publish. Suite "" means: take it from the distro
+// tag of the package's version (see TargetSuites).
+type Input struct {
+	Path  string
+	Suite string
+}
+
+// PublishOptions says what to publish where.
+type PublishOptions struct {
+	Dir      string
+	Packages []Input
+	Signer   *signing.Signer
+	// Keep is how many versions of each package (per suite and
+	// architecture) stay published; 0 keeps all.
+	Keep int
+	// Origin and Label go into every Release ("criu-forge" by default).
+	Origin, Label string
+	// Architectures, when set, are the only architectures a package may
+	// have (besides "all"); by default a suite gets the architectures of
+	// its packages.
+	Architectures []string
+	Log           io.Writer        // progress, one line per change; nil = quiet
+	Now           func() time.Time // Release dates; nil = time.Now
+}
+
+// Report says what a publish changed.
+type Report struct {
+	Generation int      // the live metadata generation
+	Added      []string // suite/name_version_arch
+	Unchanged  []string // already published with the same content
+	Removed    []string // dropped by Keep
+	Deleted    []string // pool files no longer referenced, deleted
+	Suites     []string // every published suite
+}
+
+// record is one package in one suite.
+type record struct {
+	Suite    string   `json:"suite"`
+	Filename string   `json:"filename"` // pool path, relative to the repository root
+	Deb      *debInfo `json:"deb"`
+	source   string   // the input file, until it is copied into the pool
+}
+
+func (r *record) id() string {
+	return r.Suite + "/" + r.Deb.Package + "_" + r.Deb.Version + "_" + r.Deb.Arch
+}
+
+// suiteState remembers what produced a suite's dists/ files, so an
+// unchanged suite is hard-linked into the next generation, not rebuilt.
+type suiteState struct {
+	Digest string   `json:"digest"`
+	Archs  []string `json:"archs"`
+	Files  []string `json:"files"`   // own files, relative to dists/<suite>/
+	ByHash []string `json:"by_hash"` // own by-hash files (carried one generation further)
+}
+
+// state is the content of one generation, stored in it (so it switches
+// together with the metadata it describes).
+type state struct {
+	Format     int                    `json:"format"`
+	Generation int                    `json:"generation"`
+	Debs       []*record              `json:"debs"`
+	Suites     map[string]*suiteState `json:"suites"`
+}
+
+// Publish adds packages to the repository in opts.Dir and switches it to a
+// new, signed metadata generation. See the package documentation for the
+// guarantees.
+func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("publish: no repository directory given")
+	}
+	if opts.Signer == nil {
+		return nil, errors.New("publish: no signing key: a repository is only published signed (give a key file or environment variable)")
+	}
+	if opts.Origin == "" {
+		opts.Origin = defaultOrigin
+	}
+	if opts.Label == "" {
+		opts.Label = opts.Origin
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Keep < 0 {
+		return nil, fmt.Errorf("publish: keep %d: must be 0 (all) or more", opts.Keep)
+	}
+	for _, f := range []string{opts.Origin, opts.Label} {
+		if strings.ContainsAny(f, "\n\r") {
+			return nil, errors.New("publish: Origin and Label must be one line")
+		}
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("publish: create repository %s: %w", dir, err)
+	}
+	lock, err := fsutil.Acquire(ctx, filepath.Join(dir, lockFile))
+	if err != nil {
+		return nil, fmt.Errorf("publish to %s: %w", dir, err)
+	}
+	defer lock.Release()
+
+	if err := checkRootLinks(dir); err != nil {
+		return nil, err
+	}
+	cur, err := loadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cleanLeftovers(dir, cur, opts.Log); err != nil {
+		return nil, err
+	}
+	if cur.Generation > 0 {
+		// A publish killed right after its switch may not have made these.
+		if err := ensureRootLinks(dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	next, report, err := plan(cur, &opts)
+	if err != nil {
+		return nil, err
+	}
+	report.Generation = cur.Generation
+	digests := suiteDigests(next, &opts)
+	if len(report.Added) == 0 && len(report.Removed) == 0 && cur.Generation > 0 && sameDigests(cur, digests) {
+		fmt.Fprintf(opts.Log, "nothing to publish: generation %d stays live\n", cur.Generation)
+		report.Suites = sortedSuites(cur)
+		return report, nil
+	}
+
+	// Pool files first: the new metadata may only name files that exist.
+	referenced := poolFiles(next)
+	for _, r := range next.Debs {
+		if r.source == "" || !referenced[r.Filename] {
+			continue
+		}
+		if err := copyToPool(dir, r); err != nil {
+			return nil, err
+		}
+		r.source = ""
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	next.Generation = cur.Generation + 1
+	if err := writeGeneration(dir, cur, next, digests, &opts); err != nil {
+		os.RemoveAll(genPath(dir, next.Generation))
+		return nil, err
+	}
+	if err := switchGeneration(dir, next.Generation); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opts.Log, "generation %d is live\n", next.Generation)
+	report.Generation = next.Generation
+	report.Suites = sortedSuites(next)
+
+	// Only now may what the old metadata names go away.
+	if cur.Generation > 0 {
+		if err := os.RemoveAll(genPath(dir, cur.Generation)); err != nil {
+			return report, fmt.Errorf("remove old generation %d (the next publish retries): %w", cur.Generation, err)
+		}
+	}
+	deleted, err := prunePool(dir, referenced)
+	report.Deleted = deleted
+	for _, d := range deleted {
+		fmt.Fprintf(opts.Log, "delete %s\n", d)
+	}
+	if err != nil {
+		return report, fmt.Errorf("prune pool (the next publish retries): %w", err)
+	}
+	return report, nil
+}
+
+func genPath(dir string, n int) string { return filepath.Join(dir, genDir, strconv.Itoa(n)) }
+
+// loadState reads the live generation's state; an empty repository has
+// generation 0.
+func loadState(dir string) (*state, error) {
+	empty := &state{Format: stateFormat, Suites: map[string]*suiteState{}}
+	target, err := os.Readlink(filepath.Join(dir, genDir, currentLink))
+	if errors.Is(err, fs.ErrNotExist) {
+		return empty, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", dir, err)
+	}
+	n, err := strconv.Atoi(target)
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("repository %s: %s/%s points to %q, not a generation: the repository was changed by hand", dir, genDir, currentLink, target)
+	}
+	data, err := os.ReadFile(filepath.Join(genPath(dir, n), stateFile))
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: live generation %d has no readable state: %w", dir, n, err)
+	}
+	st := &state{}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("repository %s: state of generation %d is damaged: %w", dir, n, err)
+	}
+	if st.Format != stateFormat || st.Generation != n {
+		return nil, fmt.Errorf("repository %s: state of generation %d has format %d, generation %d: made by another criu-forge version?", dir, n, st.Format, st.Generation)
+	}
+	if st.Suites == nil {
+		st.Suites = map[string]*suiteState{}
+	}
+	for _, r := range st.Debs {
+		if r.Deb == nil {
+			return nil, fmt.Errorf("repository %s: state of generation %d is damaged: package record without data", dir, n)
+		}
+	}
+	return st, nil
+}
+
+// cleanLeftovers removes what an interrupted publish may have left: an
+// unswitched generation, a half-made link, old generations, pool files (and
+// temporary files) the live state does not name.
+func cleanLeftovers(dir string, cur *state, log io.Writer) error {
+	entries, err := os.ReadDir(filepath.Join(dir, genDir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == currentLink || e.Name() == strconv.Itoa(cur.Generation) {
+			continue
+		}
+		fmt.Fprintf(log, "clean up %s/%s (left by an interrupted publish)\n", genDir, e.Name())
+		if err := os.RemoveAll(filepath.Join(dir, genDir, e.Name())); err != nil {
+			return fmt.Errorf("clean up %s: %w", e.Name(), err)
+		}
+	}
+	deleted, err := prunePool(dir, poolFiles(cur))
+	for _, d := range deleted {
+		fmt.Fprintf(log, "clean up %s (left by an interrupted publish)\n", d)
+	}
+	return err
+}
+
+func poolFiles(st *state) map[string]bool {
+	m := map[string]bool{}
+	for _, r := range st.Debs {
+		m[r.Filename] = true
+	}
+	return m
+}
+
+// prunePool deletes every file under pool/ that keep does not name, and the
+// directories that become empty.
+func prunePool(dir string, keep map[string]bool) ([]string, error) {
+	root := filepath.Join(dir, poolDir)
+	var deleted []string
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.IsDir() {
+			if p != root {
+				dirs = append(dirs, p)
+			}
+			return nil
+		}
+		if keep[rel] && d.Type().IsRegular() {
+			return nil
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		deleted = append(deleted, rel)
+		return nil
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		os.Remove(dirs[i]) // fails, harmlessly, unless empty
+	}
+	sort.Strings(deleted)
+	return deleted, err
+}
+
+// plan reads the inputs and computes the next state; it changes nothing on
+// disk, so bad input leaves the repository as it was.
+func plan(cur *state, opts *PublishOptions) (*state, *Report, error) {
+	report := &Report{}
+	next := &state{Format: stateFormat, Suites: cur.Suites}
+	next.Debs = append(next.Debs, cur.Debs...)
+	byFile := map[string]*record{}
+	bySuiteFile := map[string]bool{}
+	for _, r := range cur.Debs {
+		byFile[r.Filename] = r
+		bySuiteFile[r.Suite+"\x00"+r.Filename] = true
+	}
+	allowed := map[string]bool{"all": true}
+	for _, a := range opts.Architectures {
+		allowed[a] = true
+	}
+	var errs []error
+	for _, in := range opts.Packages {
+		r, err := readInput(in)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(opts.Architectures) > 0 && !allowed[r.Deb.Arch] {
+			errs = append(errs, fmt.Errorf("%s: architecture %s is not one of this repository's (%s)", in.Path, r.Deb.Arch, strings.Join(opts.Architectures, ", ")))
+			continue
+		}
+		if old, ok := byFile[r.Filename]; ok && old.Deb.SHA256 != r.Deb.SHA256 {
+			what := "already published"
+			if old.source != "" {
+				what = "also given as " + old.source
+			}
+			errs = append(errs, fmt.Errorf("%s: %s %s (%s) is %s with other content (sha256 %s, this file %s): a published version never changes, build it with a new version", in.Path, r.Deb.Package, r.Deb.Version, r.Deb.Arch, what, old.Deb.SHA256, r.Deb.SHA256))
+			continue
+		}
+		key := r.Suite + "\x00" + r.Filename
+		if bySuiteFile[key] {
+			report.Unchanged = append(report.Unchanged, r.id())
+			fmt.Fprintf(opts.Log, "unchanged %s\n", r.id())
+			continue
+		}
+		bySuiteFile[key] = true
+		if _, ok := byFile[r.Filename]; !ok {
+			byFile[r.Filename] = r
+		}
+		next.Debs = append(next.Debs, r)
+		report.Added = append(report.Added, r.id())
+	}
+	if len(errs) > 0 {
+		return nil, nil, fmt.Errorf("publish: nothing changed: %w", errors.Join(errs...))
+	}
+	if opts.Keep > 0 {
+		var removed []*record
+		next.Debs, removed = applyKeep(next.Debs, opts.Keep)
+		for _, r := range removed {
+			if i := slices.Index(report.Added, r.id()); i >= 0 {
+				report.Added = slices.Delete(report.Added, i, i+1)
+				fmt.Fprintf(opts.Log, "skip %s: older than the %d kept versions\n", r.id(), opts.Keep)
+				continue
+			}
+			report.Removed = append(report.Removed, r.id())
+		}
+	}
+	for _, r := range next.Debs {
+		if slices.Contains(report.Added, r.id()) {
+			fmt.Fprintf(opts.Log, "add %s\n", r.id())
+		}
+	}
+	for _, id := range report.Removed {
+		fmt.Fprintf(opts.Log, "remove %s (keep %d)\n", id, opts.Keep)
+	}
+	return next, report, nil
+}
+
+// readInput reads one package file into a record (not yet in the pool).
+func readInput(in Input) (*record, error) {
+	if strings.HasSuffix(in.Path, ".rpm") {
+		return nil, fmt.Errorf("%s: rpm packages are published by the yum side, which this build does not include", in.Path)
+	}
+	d, err := readDeb(in.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", in.Path, err)
+	}
+	suite := in.Suite
+	if suite == "" {
+		if suite, err = SuiteForVersion(d.Version); err != nil {
+			return nil, fmt.Errorf("%s: %w", in.Path, err)
+		}
+	}
+	if !suiteName.MatchString(suite) {
+		return nil, fmt.Errorf("%s: %q is not a suite name", in.Path, suite)
+	}
+	return &record{Suite: suite, Filename: d.poolPath(), Deb: d, source: in.Path}, nil
+}
+
+// applyKeep keeps the newest n versions (Debian version order) of each
+// package per suite and architecture.
+func applyKeep(recs []*record, n int) (kept, removed []*record) {
+	groups := map[string][]*record{}
+	var order []string
+	for _, r := range recs {
+		k := r.Suite + "\x00" + r.Deb.Package + "\x00" + r.Deb.Arch
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	for _, k := range order {
+		g := groups[k]
+		sort.SliceStable(g, func(i, j int) bool { return compareVersions(g[i].Deb.Version, g[j].Deb.Version) > 0 })
+		if len(g) > n {
+			removed = append(removed, g[n:]...)
+			g = g[:n]
+		}
+		kept = append(kept, g...)
+	}
+	return kept, removed
+}
+
+// copyToPool copies a new package into the pool (aside, then renamed), and
+// checks that the bytes are the ones that were read and validated.
+func copyToPool(dir string, r *record) error {
+	dst := filepath.Join(dir, filepath.FromSlash(r.Filename))
+	if err := fsutil.InsideRoot(dir, dst); err != nil {
+		return err
+	}
+	if _, err := os.Lstat(dst); err == nil {
+		return nil // referenced by the live state with this very hash
+	}
+	src, err := os.Open(r.source)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return fsutil.WriteAtomic(dst, 0o644, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), src); err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != r.Deb.SHA256 {
+			return fmt.Errorf("%s changed while being published (sha256 %s, read as %s)", r.source, got, r.Deb.SHA256)
+		}
+		return nil
+	})
+}
+
+func sortedSuites(st *state) []string {
+	var s []string
+	for name := range st.Suites {
+		s = append(s, name)
+	}
+	sort.Strings(s)
+	return s
+}
