@@ -322,8 +322,7 @@ func mmdebstrap(ctx context.Context, b *Builder, root string, log io.Writer) err
 	}
 	args := []string{"--mode=root", "--variant=minbase", "--arch=" + b.Target.Arch,
 		"--include=" + strings.Join(b.Packages, ","),
-		"--aptopt=Acquire::Retries \"3\"",
-		"--customize-hook=mkdir -p \"$1/build\""}
+		"--aptopt=Acquire::Retries \"3\""}
 	if b.Target.Distro == "ubuntu" {
 		const keyring = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
 		if _, err := os.Stat(keyring); err != nil {
@@ -352,7 +351,7 @@ func dnfInstallroot(ctx context.Context, b *Builder, root string, log io.Writer)
 	if err := runLogged(ctx, log, "dnf", args...); err != nil {
 		return fmt.Errorf("%w (does the mirror %s answer and carry every build dependency?)", err, b.Target.Mirror)
 	}
-	return os.MkdirAll(filepath.Join(root, "build"), 0o755)
+	return nil
 }
 
 // runLogged runs a tool, sending its output to log and keeping its tail
