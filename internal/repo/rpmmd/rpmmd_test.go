@@ -26,7 +26,7 @@ func day(n int) time.Time { return time.Date(2025, 1, n, 12, 0, 0, 0, time.UTC) 
 // than the limit with equal dates, an epoch, and text needing escapes.
 func sampleSpecs() []rpmtest.Spec {
 	var changes []rpmtest.Change
-	for i := 1; i <= 12; i++ {
+	for i := 12; i >= 1; i-- { // newest first, as rpm stores them
 		d := day(i)
 		if i == 5 {
 			d = day(4) // two entries on one date: createrepo_c spreads them
@@ -42,11 +42,11 @@ func sampleSpecs() []rpmtest.Spec {
 				"/usr/share/doc/criu/README.md":  "readme",
 				"/usr/libexec/criu/scripts/x.sh": "#!/bin/sh\n",
 			},
-			Config:     map[string]string{"/etc/criu/default.conf": "# conf\n"},
-			Dirs:       []string{"/var/lib/criu", "/etc/criu.d"},
-			Ghosts:     []string{"/run/criu.pid", "/usr/bin/criu-ghost"},
-			Symlinks:   map[string]string{"/usr/bin/criu-ns": "/usr/sbin/criu"},
-			Requires:   []string{"libc.so.6()(64bit)", "libprotobuf-c.so.1()(64bit)", "bash >= 5.0", "iproute = 1:6.1.0-3", "/usr/sbin/criu", "criu-pidfd",
+			Config:   map[string]string{"/etc/criu/default.conf": "# conf\n"},
+			Dirs:     []string{"/var/lib/criu", "/etc/criu.d"},
+			Ghosts:   []string{"/run/criu.pid", "/usr/bin/criu-ghost"},
+			Symlinks: map[string]string{"/usr/bin/criu-ns": "/usr/sbin/criu"},
+			Requires: []string{"libc.so.6()(64bit)", "libprotobuf-c.so.1()(64bit)", "bash >= 5.0", "iproute = 1:6.1.0-3", "/usr/sbin/criu", "criu-pidfd",
 				"libc.so.6(GLIBC_2.34)(64bit)", "libc.so.6(GLIBC_2.4)(64bit)", "bash >= 5.0", "criu-pidfd = 4.2.1", "badepoch = x:1.0"},
 			Provides:   []string{"criu-pidfd = 4.2.1", "criu(x86-64) = 4.2.1-3.cf1"},
 			Conflicts:  []string{"criu-legacy < 4.0", "criu-other"},
