@@ -88,6 +88,7 @@ type Base struct {
 	Commit      plumbing.Hash   // the base commit (for tarballs, the import commit)
 	Date        time.Time       // commit date, for SOURCE_DATE_EPOCH
 	Describe    string          // one line for the manifest and the report
+	SHA256      string          // tarball kinds: the verified tarball's sha256 (lower case)
 	Tried       []error         // why earlier alternatives did not answer
 }
 
@@ -254,6 +255,7 @@ func fetchDebian(ctx context.Context, req debsrc.Request, opts Options) (*Base, 
 		return nil, err
 	}
 	base.Kind = "debian-source"
+	base.SHA256 = sum
 	base.Describe = fmt.Sprintf("debian-source %s %s %s sha256:%s (%s, import %s)", req.Package, req.Version, req.Suite, sum, res.Name, base.Commit)
 	return base, nil
 }

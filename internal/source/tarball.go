@@ -74,6 +74,7 @@ func fetchTarball(ctx context.Context, spec TarballSpec, opts Options) (*Base, e
 		}
 	}
 	imp.Kind = "tarball"
+	imp.SHA256 = sum
 	imp.Describe = fmt.Sprintf("tarball %s sha256:%s (import %s)", redactURL(spec.URL), sum, imp.Commit)
 	return imp, nil
 }
