@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/ulikunitz/xz"
 
 	"github.com/criu-forge/criu-forge/internal/testutil"
@@ -68,8 +70,8 @@ Checksums-Sha256:
 type fakeArchive struct {
 	t        *testing.T
 	server   *httptest.Server
-	signer   *openpgp.Entity
-	keyring  string // armored public keyring file of signer
+	signers  []*openpgp.Entity // InRelease carries one signature of each
+	keyring  string            // armored public keyring file of the first signer
 	mu       sync.Mutex
 	files    map[string][]byte
 	requests map[string]int
@@ -78,8 +80,8 @@ type fakeArchive struct {
 
 type releaseOptions struct {
 	suite, codename, origin string
-	validUntil             time.Time
-	byHash                 bool
+	validUntil              time.Time
+	byHash                  bool
 }
 
 func newFakeArchive(t *testing.T) *fakeArchive {
@@ -95,7 +97,8 @@ func newFakeArchive(t *testing.T) *fakeArchive {
 		release: releaseOptions{suite: "unstable", codename: "sid", origin: "Debian",
 			validUntil: time.Now().Add(7 * 24 * time.Hour), byHash: true},
 	}
-	a.signer, a.keyring = newSigner(t, "archive")
+	signer, keyring := newSigner(t, "archive")
+	a.signers, a.keyring = []*openpgp.Entity{signer}, keyring
 	a.setSources(otherParagraphs + criuParagraph)
 	a.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -140,10 +143,7 @@ func (a *fakeArchive) setSources(text string) {
 		a.t.Fatal(err)
 	}
 	gw := gzip.NewWriter(&g)
-	for _, w := range []interface {
-		Write([]byte) (int, error)
-		Close() error
-	}{xw, gw} {
+	for _, w := range []io.WriteCloser{xw, gw} {
 		if _, err := w.Write([]byte(text)); err != nil {
 			a.t.Fatal(err)
 		}
@@ -186,7 +186,7 @@ func (a *fakeArchive) releaseText() string {
 // indexes, from the current files.
 func (a *fakeArchive) sign() {
 	a.t.Helper()
-	a.files["dists/sid/InRelease"] = clearSign(a.t, a.signer, a.releaseText())
+	a.files["dists/sid/InRelease"] = clearSign(a.t, a.signers, a.releaseText())
 	for name, data := range a.files {
 		if strings.HasPrefix(name, "dists/sid/main/source/Sources.") {
 			sum := sha256.Sum256(data)
@@ -195,10 +195,14 @@ func (a *fakeArchive) sign() {
 	}
 }
 
-func clearSign(t *testing.T, key *openpgp.Entity, text string) []byte {
+func clearSign(t *testing.T, keys []*openpgp.Entity, text string) []byte {
 	t.Helper()
+	var priv []*packet.PrivateKey
+	for _, k := range keys {
+		priv = append(priv, k.PrivateKey)
+	}
 	var buf bytes.Buffer
-	w, err := clearsign.Encode(&buf, key.PrivateKey, nil)
+	w, err := clearsign.EncodeMulti(&buf, priv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,6 +213,36 @@ func clearSign(t *testing.T, key *openpgp.Entity, text string) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// expiredSigner makes a key that expired yesterday, as an archive's
+// retired key is, and writes a keyring holding it and also.
+func expiredSigner(t *testing.T, also ...*openpgp.Entity) (*openpgp.Entity, string) {
+	t.Helper()
+	made := time.Now().Add(-72 * time.Hour)
+	key, err := openpgp.NewEntity("retired", "", "retired@criu-forge.invalid", &packet.Config{
+		Algorithm: packet.PubKeyAlgoEdDSA, KeyLifetimeSecs: 24 * 3600, Time: func() time.Time { return made }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append([]*openpgp.Entity{key}, also...) {
+		if err := k.Serialize(w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "with-retired.asc")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return key, path
 }
 
 func (a *fakeArchive) count(name string) int {

@@ -62,17 +62,22 @@ type Result struct {
 
 // Errors a caller may want to tell apart (test with errors.Is).
 var (
-	ErrNotCached        = errors.New("not in the cache")
-	ErrNoMirror         = errors.New("no archive found in the apt configuration")
-	ErrSuiteNotFound    = errors.New("suite not on the archive")
-	ErrBadSignature     = errors.New("InRelease signature not valid")
-	ErrExpired          = errors.New("InRelease expired")
-	ErrHashMismatch     = errors.New("checksum mismatch")
-	ErrVersionNotFound  = errors.New("version not in Sources")
-	ErrPoolFileMissing  = errors.New("pool file missing on this mirror")
-	errInvalidRequest   = errors.New("invalid debian-source request")
-	maxInReleaseSize    = int64(64 << 20)
-	maxSourcesIndexSize = int64(512 << 20)
+	ErrNotCached       = errors.New("not in the cache")
+	ErrNoMirror        = errors.New("no archive found in the apt configuration")
+	ErrSuiteNotFound   = errors.New("suite not on the archive")
+	ErrBadSignature    = errors.New("InRelease signature not valid")
+	ErrExpired         = errors.New("InRelease expired")
+	ErrHashMismatch    = errors.New("checksum mismatch")
+	ErrVersionNotFound = errors.New("version not in Sources")
+	ErrPoolFileMissing = errors.New("pool file missing on this mirror")
+	errInvalidRequest  = errors.New("invalid debian-source request")
+)
+
+// Bounds on what is read before it is verified: a mirror must not make
+// this process read without end.
+const (
+	maxInReleaseSize    = 64 << 20
+	maxSourcesIndexSize = 512 << 20
 )
 
 // Fetch returns the orig tarball of req.Package at req.Version from
@@ -129,6 +134,8 @@ func (r Request) validate() error {
 		return fmt.Errorf("%w: package %q is not a Debian source package name", errInvalidRequest, r.Package)
 	case !suiteName.MatchString(r.Suite) || strings.Contains(r.Suite, ".."):
 		return fmt.Errorf("%w: suite %q is not a suite or codename such as sid or trixie", errInvalidRequest, r.Suite)
+	case r.Mirror != "" && !isHTTPURL(r.Mirror):
+		return fmt.Errorf("%w: mirror %q is not an http(s) URL of an archive", errInvalidRequest, r.Mirror)
 	case r.CacheDir == "":
 		return fmt.Errorf("%w: no cache directory", errInvalidRequest)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/criu-forge/criu-forge/internal/testutil"
 )
 
@@ -46,6 +48,16 @@ func TestFetchVerifiesChain(t *testing.T) {
 			a.release.byHash = false
 			a.sign()
 			delete(a.files, sourcesXZPath)
+		}},
+		{"two signatures, the first by an expired key", func(t *testing.T, a *fakeArchive, req *Request) {
+			retired, keyring := expiredSigner(t, a.signers[0])
+			a.signers, req.Keyring = []*openpgp.Entity{retired, a.signers[0]}, keyring
+			a.sign()
+		}},
+		{"two signatures, the first by an unknown key", func(t *testing.T, a *fakeArchive, req *Request) {
+			intruder, _ := newSigner(t, "intruder")
+			a.signers = []*openpgp.Entity{intruder, a.signers[0]}
+			a.sign()
 		}},
 		{"no Valid-Until", func(t *testing.T, a *fakeArchive, req *Request) {
 			a.release.validUntil = time.Time{}
@@ -114,9 +126,15 @@ func TestFetchRefuses(t *testing.T) {
 			a.files["dists/sid/InRelease"] = bytes.Replace(a.files["dists/sid/InRelease"], []byte("Components: main"), []byte("Components: evil"), 1)
 		}, ErrBadSignature, "InRelease"},
 		{"signed by an unknown key", func(t *testing.T, a *fakeArchive, req *Request) {
-			a.signer, _ = newSigner(t, "intruder")
+			intruder, _ := newSigner(t, "intruder")
+			a.signers = []*openpgp.Entity{intruder}
 			a.sign()
-		}, ErrBadSignature, "keyring"},
+		}, ErrBadSignature, "unknown entity"},
+		{"signed only by an expired key", func(t *testing.T, a *fakeArchive, req *Request) {
+			retired, keyring := expiredSigner(t)
+			a.signers, req.Keyring = []*openpgp.Entity{retired}, keyring
+			a.sign()
+		}, ErrBadSignature, "expired"},
 		{"unsigned text before the signed block", func(t *testing.T, a *fakeArchive, req *Request) {
 			a.files["dists/sid/InRelease"] = append([]byte("Origin: Debian\n\n"), a.files["dists/sid/InRelease"]...)
 		}, ErrBadSignature, "not a clear-signed file"},
@@ -153,6 +171,9 @@ func TestFetchRefuses(t *testing.T) {
 		{"native version", func(t *testing.T, a *fakeArchive, req *Request) {
 			req.Version = "4.2.1"
 		}, errInvalidRequest, "native version"},
+		{"mirror not http", func(t *testing.T, a *fakeArchive, req *Request) {
+			req.Mirror = "file:///srv/mirror"
+		}, errInvalidRequest, "not an http(s) URL"},
 		{"suite climbing out of the cache", func(t *testing.T, a *fakeArchive, req *Request) {
 			req.Suite = "../../etc"
 		}, errInvalidRequest, "suite"},

@@ -86,8 +86,7 @@ func archiveURI(p *control.Paragraph) string {
 		}
 		uri = base[:i+1]
 	}
-	u, err := url.Parse(uri)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !isHTTPURL(uri) {
 		return ""
 	}
 	if !strings.HasSuffix(uri, "/") {
@@ -152,4 +151,9 @@ func aptChecksValidUntil(ctx context.Context) bool {
 		return true
 	}
 	return !strings.Contains(string(out), "V='false'")
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.RawQuery == "" && u.Fragment == ""
 }

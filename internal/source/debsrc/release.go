@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"pault.ag/go/debian/control"
 )
 
@@ -152,7 +153,7 @@ func verifyInRelease(data []byte, keys openpgp.EntityList) (*release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
-	if _, err := block.VerifySignature(keys, nil); err != nil {
+	if err := verifyAnySignature(block, keys); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
 	}
 	rel, err := parseRelease(block.Plaintext)
@@ -160,6 +161,36 @@ func verifyInRelease(data []byte, keys openpgp.EntityList) (*release, error) {
 		return nil, fmt.Errorf("signed Release text: %w", err)
 	}
 	return rel, nil
+}
+
+// verifyAnySignature accepts a clear-signed block when one of its
+// signatures verifies with keys, as gpgv does. Debian signs with several
+// archive keys at once; go-crypto alone judges only the first signature
+// whose key it knows, so one expired key would hide a valid signature.
+func verifyAnySignature(block *clearsign.Block, keys openpgp.EntityList) error {
+	raw, err := io.ReadAll(block.ArmoredSignature.Body)
+	if err != nil {
+		return err
+	}
+	var failures []string
+	r := bytes.NewReader(raw)
+	for r.Len() > 0 {
+		start := len(raw) - r.Len()
+		if _, err := packet.Read(r); err != nil {
+			failures = append(failures, err.Error())
+			break
+		}
+		one := raw[start : len(raw)-r.Len()]
+		_, _, err := openpgp.VerifyDetachedSignature(keys, bytes.NewReader(block.Bytes), bytes.NewReader(one), nil)
+		if err == nil {
+			return nil
+		}
+		failures = append(failures, err.Error())
+	}
+	if len(failures) == 0 {
+		return errors.New("no signature")
+	}
+	return errors.New(strings.Join(failures, "; "))
 }
 
 // keyringFor returns the keyring to verify an InRelease with: the one asked
