@@ -209,3 +209,31 @@ func BenchmarkCRIUBuild(b *testing.B) {
 		b.ReportMetric(oneFile.Seconds()/cold.Seconds(), "onefile/cold")
 	}
 }
+
+// The same build runs with docker, in the same builder imported as an
+// image; it shares the target's ccache with bubblewrap builds.
+func TestCRIUDebian12Docker(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.StartDockerd(t)
+	r := sandbox.NewDocker()
+	if err := r.Available(); err != nil {
+		t.Skipf("docker cannot start here: %v", err)
+	}
+	builder := testutil.BookwormBuilder(t, r, testutil.CRIUDebianDeps...)
+	src, commit, gitID, date := criuSource(t, "4.2.1")
+	spec := criuSpec(t, src, commit, gitID, date, r)
+	spec.Progress = logWriter{t}
+	res, err := build.Build(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = r.Run(context.Background(), sandbox.RunSpec{
+		Builder: builder, Cmd: []string{"/build/stage/usr/sbin/criu", "--version"},
+		Mounts: []sandbox.Mount{{Source: res.StageDir, Target: "/build/stage", ReadOnly: true}},
+		Stdout: &out, Stderr: &out,
+	})
+	if err != nil || !strings.Contains(out.String(), "Version: 4.2.1\n") || !strings.Contains(out.String(), "GitID: "+gitID+"\n") {
+		t.Errorf("criu --version in docker: %v: %q", err, out.String())
+	}
+}

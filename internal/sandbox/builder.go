@@ -131,7 +131,7 @@ func Prepare(ctx context.Context, r Runner, spec BuilderSpec) (*Builder, error) 
 	case t.Family == "deb":
 		var machine []IndexTarget
 		if t.Mirror == "" {
-			if machine, err = MachineIndexTargets(ctx); err != nil {
+			if machine, err = cachedIndexTargets(ctx, spec.CacheDir); err != nil {
 				return nil, fmt.Errorf("target %s: %w", t.Name, err)
 			}
 		}

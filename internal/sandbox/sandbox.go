@@ -4,6 +4,23 @@
 //
 // The one entry point for a build stage is Prepare, which returns a ready
 // Builder for a target, and Runner.Run, which runs one command in it.
+//
+// What makes a builder, by target family and runner:
+//
+//   - Debian family (debian bookworm/trixie/sid, ubuntu noble/jammy), any
+//     runner: mmdebstrap --variant=minbase with the build dependencies and
+//     ccache included in the same call, from the target's mirror or the
+//     archives of the machine's apt configuration. Ubuntu needs an Ubuntu
+//     archive (the target's mirror) and the ubuntu-keyring package. docker
+//     and podman import the root as the local image
+//     criu-forge-builder:<key>.
+//   - A target image (ubuntu:24.04, rockylinux:9, fedora:41) with docker or
+//     podman: the image from the user's registry with the dependencies
+//     installed by apt-get or dnf and committed as criu-forge-builder:<key>.
+//   - RPM family with bubblewrap: dnf --installroot from the target's RPM
+//     mirror. Without a mirror or an image it is a clear error; on the
+//     project's machines no RPM mirror or registry answers, so only the
+//     error paths are tested here.
 package sandbox
 
 import (

@@ -275,3 +275,34 @@ func TestBuildersAndPrune(t *testing.T) {
 		t.Errorf("recently used builder removed: %v", err)
 	}
 }
+
+// Builders that cannot be made say what would make them possible, before
+// anything is downloaded.
+func TestPrepareRefusesWhatCannotWork(t *testing.T) {
+	tests := []struct {
+		name    string
+		runner  sandbox.Runner
+		target  sandbox.Target
+		pkgs    []string
+		wantErr string
+	}{
+		{name: "rpm without mirror or image", runner: &sandbox.Bubblewrap{}, target: sandbox.Target{Name: "rocky-9", Distro: "rocky", Release: "9"},
+			wantErr: "needs either the target's container image with --runner docker or podman, or an RPM mirror"},
+		{name: "rpm image with bubblewrap", runner: &sandbox.Bubblewrap{}, target: sandbox.Target{Distro: "fedora", Release: "41", Image: "fedora:41"},
+			wantErr: "an RPM mirror"},
+		{name: "unknown distribution", runner: &sandbox.Bubblewrap{}, target: sandbox.Target{Distro: "plan9", Release: "4"},
+			wantErr: `unknown distribution "plan9"`},
+		{name: "bad package name", runner: &sandbox.Bubblewrap{}, target: sandbox.Target{Distro: "debian", Release: "bookworm"}, pkgs: []string{"gcc; rm -rf /"},
+			wantErr: "is not a package name"},
+		{name: "option as package", runner: &sandbox.Bubblewrap{}, target: sandbox.Target{Distro: "debian", Release: "bookworm"}, pkgs: []string{"--allow-unauthenticated"},
+			wantErr: "is not a package name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := sandbox.Prepare(context.Background(), tt.runner, sandbox.BuilderSpec{Target: tt.target, Packages: tt.pkgs, CacheDir: t.TempDir()})
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Prepare error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
