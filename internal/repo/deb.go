@@ -24,6 +24,7 @@ import (
 const (
 	maxControlSize    = 1 << 20
 	maxControlTarSize = 64 << 20
+	maxMembers        = 8
 )
 
 // controlCompressions are the control.tar compressions dpkg (and Ubuntu's
@@ -206,10 +207,18 @@ func readDebControl(r io.ReaderAt) (paragraph, error) {
 	if n, _ := first.Data.ReadAt(head, 0); n < 4 || !bytes.HasPrefix(head, []byte("2.")) {
 		return nil, errors.New("not a Debian binary package of format 2.x")
 	}
-	for {
+	if first.Size < 0 {
+		return nil, errors.New("not a Debian package: negative ar member size")
+	}
+	// dpkg puts control.tar second; a few members more are tolerated.
+	for range maxMembers {
 		m, err := ar.Next()
 		if err != nil {
 			return nil, errors.New("Debian package has no control.tar member")
+		}
+		if m.Size < 0 {
+			// The ar reader would step backwards and loop for ever.
+			return nil, errors.New("not a Debian package: negative ar member size")
 		}
 		if m.Name != "control.tar" && !strings.HasPrefix(m.Name, "control.tar.") {
 			continue
@@ -243,6 +252,7 @@ func readDebControl(r io.ReaderAt) (paragraph, error) {
 			return parseControl(data)
 		}
 	}
+	return nil, errors.New("Debian package has no control.tar member among its first members")
 }
 
 // readDeb hashes a .deb file and reads its control data.
