@@ -44,6 +44,9 @@ func (v *validator) check(r *Recipe) {
 			v.errorAt(at("series", i), "a series entry takes only one of: pr, commit, range, patch (make two entries)")
 			continue
 		}
+		if e.Range != "" && (strings.Contains(e.Range, "...") || strings.Count(e.Range, "..") != 1) {
+			v.errorAt(at("series", i, "range"), fmt.Sprintf("range %q must be FROM..TO (two dots, once)", e.Range))
+		}
 		if len(e.Commits) > 0 && e.PR == 0 {
 			v.errorAt(at("series", i, "commits"), "commits selects commits of a pull request; it goes with pr")
 		}

@@ -111,6 +111,8 @@ func TestErrors(t *testing.T) {
 			[]string{"package.mode: mode distinct needs a package name other than criu"}},
 		{"pr without github", strings.Replace(strings.Replace(good, "  github: checkpoint-restore/criu\n", "", 1), "https://github.com/checkpoint-restore/criu.git", "https://git.example.org/criu.git", 1),
 			[]string{"series[0].pr: pull requests need a GitHub repository"}},
+		{"symmetric range", strings.Replace(good, "- pr: 101", "- range: v4.1.1...v4.2.1", 1),
+			[]string{"series[0].range: range \"v4.1.1...v4.2.1\" must be FROM..TO"}},
 		{"duplicate key", good + "name: again\n", []string{"key \"name\" appears twice"}},
 	}
 	for _, tt := range tests {
