@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,7 +92,7 @@ type Request struct {
 	Method      string
 	Path        string // escaped path, without the query
 	Query       string
-	Status      int
+	Status      int  // 0 when DropNext closed the connection unanswered
 	IfNoneMatch bool // the request carried If-None-Match
 	Authorized  bool // the request carried an Authorization header
 }
@@ -437,7 +436,11 @@ func (s *Server) answer(req *http.Request) *response {
 		s.rateLimited--
 		r := errorResponse(http.StatusForbidden, "API rate limit exceeded. (But here's the good news: Authenticated requests get a higher rate limit.)")
 		r.header = http.Header{}
-		r.header.Set("X-RateLimit-Limit", strconv.Itoa(rateLimitAnonymous))
+		limit := rateLimitAnonymous
+		if req.Header.Get("Authorization") != "" {
+			limit = rateLimitAuthorized
+		}
+		r.header.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 		r.header.Set("X-RateLimit-Remaining", "0")
 		r.header.Set("X-RateLimit-Reset", strconv.FormatInt(s.rateReset.Unix(), 10))
 		return r
@@ -678,47 +681,6 @@ func (s *Server) compare(r *repoState, basehead string) *response {
 		"status": c.Status, "ahead_by": c.AheadBy, "behind_by": c.BehindBy,
 		"total_commits": c.AheadBy, "commits": []any{},
 	})
-}
-
-// gitCompare computes what GitHub's compare says from a real repository.
-func gitCompare(gitDir, base, head string) (Comparison, error) {
-	for _, ref := range []string{base, head} {
-		if strings.HasPrefix(ref, "-") {
-			return Comparison{}, fmt.Errorf("bad ref %q", ref)
-		}
-	}
-	count := func(rangeSpec string) (int, error) {
-		out, err := exec.Command("git", "-C", gitDir, "rev-list", "--count", rangeSpec, "--").Output()
-		if err != nil {
-			return 0, err
-		}
-		return strconv.Atoi(strings.TrimSpace(string(out)))
-	}
-	for _, ref := range []string{base, head} {
-		if err := exec.Command("git", "-C", gitDir, "rev-parse", "--verify", "--quiet", ref+"^{commit}").Run(); err != nil {
-			return Comparison{}, fmt.Errorf("unknown ref %q", ref)
-		}
-	}
-	ahead, err := count(base + ".." + head)
-	if err != nil {
-		return Comparison{}, err
-	}
-	behind, err := count(head + ".." + base)
-	if err != nil {
-		return Comparison{}, err
-	}
-	c := Comparison{AheadBy: ahead, BehindBy: behind}
-	switch {
-	case ahead == 0 && behind == 0:
-		c.Status = "identical"
-	case behind == 0:
-		c.Status = "ahead"
-	case ahead == 0:
-		c.Status = "behind"
-	default:
-		c.Status = "diverged"
-	}
-	return c, nil
 }
 
 func (s *Server) rateLimit(req *http.Request) *response {
