@@ -1,6 +1,8 @@
 package rpmmd
 
 import (
+	"bufio"
+	"bytes"
 	"compress/gzip"
 	"encoding/xml"
 	"fmt"
@@ -237,4 +239,27 @@ func lineDiff(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriter(w) }
+
+// checkWellFormed fails t unless data is a sequence of well-formed XML
+// documents.
+func checkWellFormed(t *testing.T, data []byte) {
+	t.Helper()
+	for _, doc := range bytes.SplitAfter(data, []byte("</metadata>\n")) {
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		dec := xml.NewDecoder(bytes.NewReader(doc))
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("not well-formed XML: %v\n%s", err, doc)
+			}
+		}
+	}
 }

@@ -224,10 +224,11 @@ var metadataName = regexp.MustCompile(`^[0-9a-f]{64}-(primary|filelists|other)\.
 // after their sha256 so a client never mixes two generations), the state
 // file, repomd.xml.asc when sign is not nil (sign gets repomd.xml and
 // returns an armored detached signature), and last repomd.xml, each file
-// written aside and renamed into place. Metadata files of earlier writes
-// are removed after the new repomd.xml is in place. Every package must
-// already be at its href below outDir. Nothing outside outDir/repodata is
-// written.
+// written aside and renamed into place. Everything is rendered and signed
+// before the first file is written, so a failure there changes nothing.
+// Metadata files of earlier writes are removed once the new repomd.xml is
+// in place. Every package must already be at its href below outDir.
+// Nothing outside outDir/repodata is written.
 func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) error {
 	pkgs := r.Packages()
 	for _, p := range pkgs {
@@ -236,37 +237,33 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 		}
 	}
 	repodata := filepath.Join(outDir, "repodata")
-	if err := os.MkdirAll(repodata, 0o755); err != nil {
+	if err := fsutil.InsideRoot(outDir, filepath.Join(repodata, "repomd.xml")); err != nil {
 		return fmt.Errorf("write yum metadata: %w", err)
 	}
-	if err := fsutil.InsideRoot(outDir, filepath.Join(repodata, "x")); err != nil {
-		return fmt.Errorf("write yum metadata: %w", err)
+	if fi, err := os.Lstat(repodata); err == nil && !fi.IsDir() {
+		return fmt.Errorf("write yum metadata: %s is not a directory", repodata)
 	}
-	writers := []struct {
-		kind  string
-		write func(xmlWriter, []*Package)
+
+	renderers := []struct {
+		kind   string
+		render func(xmlWriter, []*Package)
 	}{{"primary", writePrimary}, {"filelists", writeFilelists}, {"other", writeOther}}
-	records := make([]repomdRecord, len(writers))
-	errs := make([]error, len(writers))
+	files := make([]metadataFile, len(renderers))
+	errs := make([]error, len(renderers))
 	var wg sync.WaitGroup
-	for i, w := range writers {
+	for i, m := range renderers {
 		wg.Go(func() {
-			records[i], errs[i] = writeMetadataFile(repodata, w.kind, func(bw *bufio.Writer) { w.write(xmlWriter{bw}, pkgs) })
+			files[i], errs[i] = renderMetadata(m.kind, func(bw *bufio.Writer) { m.render(xmlWriter{bw}, pkgs) })
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("write yum metadata: %w", err)
 	}
-
-	stateJSON, err := json.Marshal(state{Version: stateVersion, Packages: pkgs})
-	if err != nil {
-		return fmt.Errorf("write yum state: %w", err)
+	records := make([]repomdRecord, len(files))
+	for i, f := range files {
+		records[i] = f.record
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, StateFile), stateJSON, 0o644); err != nil {
-		return fmt.Errorf("write yum state: %w", err)
-	}
-
 	ts := r.Timestamp
 	if ts == 0 {
 		for _, p := range pkgs {
@@ -277,27 +274,51 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 	bw := bufio.NewWriter(&repomd)
 	writeRepomd(xmlWriter{bw}, strconv.FormatInt(ts, 10), ts, records)
 	bw.Flush()
+	var sig []byte
 	if sign != nil {
-		sig, err := sign(repomd.Bytes())
-		if err != nil {
+		var err error
+		if sig, err = sign(repomd.Bytes()); err != nil {
 			return fmt.Errorf("sign repomd.xml: %w", err)
 		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(repodata, "repomd.xml.asc"), sig, 0o644); err != nil {
-			return err
+	}
+	stateJSON, err := json.Marshal(state{Version: stateVersion, Packages: pkgs})
+	if err != nil {
+		return fmt.Errorf("write yum state: %w", err)
+	}
+
+	if err := os.MkdirAll(repodata, 0o755); err != nil {
+		return fmt.Errorf("write yum metadata: %w", err)
+	}
+	for _, f := range files {
+		if err := f.store(repodata); err != nil {
+			return fmt.Errorf("write yum metadata: %w", err)
 		}
-	} else if err := os.Remove(filepath.Join(repodata, "repomd.xml.asc")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, StateFile), stateJSON, 0o644); err != nil {
+		return fmt.Errorf("write yum state: %w", err)
+	}
+	ascPath := filepath.Join(repodata, "repomd.xml.asc")
+	if sig != nil {
+		if err := fsutil.WriteFileAtomic(ascPath, sig, 0o644); err != nil {
+			return fmt.Errorf("write yum metadata signature: %w", err)
+		}
+	} else if err := os.Remove(ascPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove stale signature: %w", err)
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, "repomd.xml"), repomd.Bytes(), 0o644); err != nil {
-		return err
+		return fmt.Errorf("write yum metadata: %w", err)
 	}
 	return pruneMetadata(repodata, records)
 }
 
-// writeMetadataFile renders one metadata file, gzips it and stores it as
-// repodata/<sha256>-<kind>.xml.gz (left as is when already there: the name
-// is the content).
-func writeMetadataFile(repodata, kind string, render func(*bufio.Writer)) (repomdRecord, error) {
+// metadataFile is one rendered, compressed metadata file, not yet stored.
+type metadataFile struct {
+	record repomdRecord
+	gz     []byte
+}
+
+// renderMetadata renders one metadata file and gzips it in memory.
+func renderMetadata(kind string, render func(*bufio.Writer)) (metadataFile, error) {
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	open := sha256.New()
@@ -305,26 +326,33 @@ func writeMetadataFile(repodata, kind string, render func(*bufio.Writer)) (repom
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	render(bw)
 	if err := bw.Flush(); err != nil {
-		return repomdRecord{}, fmt.Errorf("%s: %w", kind, err)
+		return metadataFile{}, fmt.Errorf("%s: %w", kind, err)
 	}
 	if err := zw.Close(); err != nil {
-		return repomdRecord{}, fmt.Errorf("%s: %w", kind, err)
+		return metadataFile{}, fmt.Errorf("%s: %w", kind, err)
 	}
 	sum := sha256.Sum256(gz.Bytes())
-	name := hex.EncodeToString(sum[:]) + "-" + kind + ".xml.gz"
-	rec := repomdRecord{
-		kind:         kind,
-		href:         "repodata/" + name,
-		checksum:     hex.EncodeToString(sum[:]),
-		openChecksum: hex.EncodeToString(open.Sum(nil)),
-		size:         int64(gz.Len()),
-		openSize:     cw.n,
+	return metadataFile{
+		record: repomdRecord{
+			kind:         kind,
+			href:         "repodata/" + hex.EncodeToString(sum[:]) + "-" + kind + ".xml.gz",
+			checksum:     hex.EncodeToString(sum[:]),
+			openChecksum: hex.EncodeToString(open.Sum(nil)),
+			size:         int64(gz.Len()),
+			openSize:     cw.n,
+		},
+		gz: gz.Bytes(),
+	}, nil
+}
+
+// store writes the file as repodata/<sha256>-<kind>.xml.gz, leaving an
+// existing one of that name and size as it is: the name is the content.
+func (m metadataFile) store(repodata string) error {
+	target := filepath.Join(repodata, path.Base(m.record.href))
+	if fi, err := os.Lstat(target); err == nil && fi.Mode().IsRegular() && fi.Size() == m.record.size {
+		return nil
 	}
-	target := filepath.Join(repodata, name)
-	if fi, err := os.Lstat(target); err == nil && fi.Mode().IsRegular() && fi.Size() == rec.size {
-		return rec, nil
-	}
-	return rec, fsutil.WriteFileAtomic(target, gz.Bytes(), 0o644)
+	return fsutil.WriteFileAtomic(target, m.gz, 0o644)
 }
 
 type countingWriter struct {
