@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -18,9 +17,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/criu-forge/criu-forge/internal/fsutil"
 )
@@ -85,7 +82,7 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 		return err
 	}
 	objs := newObjects(repo.Storer)
-	hashes, err := reachable(objs, commits)
+	list, err := reachable(objs, commits)
 	if err != nil {
 		return err
 	}
@@ -95,20 +92,57 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	if err != nil {
 		return err
 	}
-	pw, ok := out.Storer.(storer.PackfileWriter)
-	if !ok {
-		return errors.New("new repository storage cannot take a pack")
-	}
-	w, err := pw.PackfileWriter()
+	gitDir := filepath.Join(dir, git.GitDirName)
+	files, err := layoutWorkTree(objs, commits[0].TreeHash, dir)
 	if err != nil {
 		return err
 	}
-	if _, err := packfile.NewEncoder(w, repo.Storer, false).Encode(hashes, 0); err != nil {
-		w.Close()
-		return fmt.Errorf("write objects: %w", err)
+	// One pass over the objects: each is read once, then packed and, for
+	// blobs of the work tree, written out, in parallel.
+	entries := make([]*index.Entry, 0, files.count)
+	var mu sync.Mutex
+	writeBlob := func(h plumbing.Hash, t plumbing.ObjectType, data []byte) error {
+		if t != plumbing.BlobObject {
+			return nil
+		}
+		for _, f := range files.byBlob[h] {
+			e, err := writeFile(dir, f, h, data)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			entries = append(entries, e)
+			mu.Unlock()
+		}
+		return nil
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write objects: %w", err)
+	packDir, err := objectPackDir(gitDir)
+	if err != nil {
+		return err
+	}
+	err = writePack(packDir, len(list), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+		if err := ctx.Err(); err != nil {
+			return plumbing.ZeroHash, 0, nil, err
+		}
+		o, err := objs.get(plumbing.AnyObject, list[i])
+		if err != nil {
+			return plumbing.ZeroHash, 0, nil, fmt.Errorf("read object %s: %w", list[i], err)
+		}
+		data, err := readAll(o)
+		return list[i], o.Type(), data, err
+	}, writeBlob)
+	if err != nil {
+		return err
+	}
+	if len(entries) != files.count {
+		return fmt.Errorf("wrote %d of %d files", len(entries), files.count)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	err = fsutil.WriteAtomic(filepath.Join(gitDir, "index"), 0o644, func(w io.Writer) error {
+		return index.NewEncoder(w).Encode(&index.Index{Version: 2, Entries: entries})
+	})
+	if err != nil {
+		return err
 	}
 	if err := out.Storer.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(Branch), head)); err != nil {
 		return err
@@ -118,11 +152,20 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 			return err
 		}
 	}
-	headCommit := commits[0]
-	if err := writeWorkTree(ctx, objs, headCommit.TreeHash, dir); err != nil {
-		return err
-	}
 	return nil
+}
+
+func readAll(o plumbing.EncodedObject) ([]byte, error) {
+	r, err := o.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("read object %s: %w", o.Hash(), err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read object %s: %w", o.Hash(), err)
+	}
+	return data, nil
 }
 
 // forgeHistory returns the commits from head down to the base (the first
@@ -195,13 +238,19 @@ func reachable(objs *objects, commits []*object.Commit) ([]plumbing.Hash, error)
 type file struct {
 	path string
 	mode filemode.FileMode
-	hash plumbing.Hash
 }
 
-// writeWorkTree writes the files of a tree under dir and the index that
-// describes them (with their stat data, so `git status` trusts it).
-func writeWorkTree(ctx context.Context, objs *objects, root plumbing.Hash, dir string) error {
-	var files []file
+// workTreeFiles lists the files to write, by blob.
+type workTreeFiles struct {
+	byBlob map[plumbing.Hash][]file
+	count  int
+}
+
+// layoutWorkTree creates the directories of a tree under dir and lists its
+// files. Entry names are checked again: a tree from elsewhere must not
+// write outside dir or into .git.
+func layoutWorkTree(objs *objects, root plumbing.Hash, dir string) (*workTreeFiles, error) {
+	files := &workTreeFiles{byBlob: map[plumbing.Hash][]file{}}
 	var walk func(h plumbing.Hash, prefix string) error
 	walk = func(h plumbing.Hash, prefix string) error {
 		o, err := objs.get(plumbing.TreeObject, h)
@@ -213,7 +262,7 @@ func writeWorkTree(ctx context.Context, objs *objects, root plumbing.Hash, dir s
 			return fmt.Errorf("read tree %s: %w", h, err)
 		}
 		for _, e := range t.Entries {
-			if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsRune(e.Name, '/') || strings.EqualFold(e.Name, ".git") {
+			if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") || strings.EqualFold(e.Name, ".git") {
 				return fmt.Errorf("tree %s has an unsafe entry %q", h, e.Name)
 			}
 			p := prefix + e.Name
@@ -226,66 +275,24 @@ func writeWorkTree(ctx context.Context, objs *objects, root plumbing.Hash, dir s
 					return err
 				}
 			case filemode.Submodule:
+				// An empty directory, as git leaves an uninitialised one.
 				if err := os.Mkdir(filepath.Join(dir, p), 0o755); err != nil {
 					return err
 				}
+			case filemode.Regular, filemode.Executable, filemode.Symlink, filemode.Deprecated:
+				files.byBlob[e.Hash] = append(files.byBlob[e.Hash], file{path: p, mode: e.Mode})
+				files.count++
 			default:
-				files = append(files, file{path: p, mode: e.Mode, hash: e.Hash})
+				return fmt.Errorf("tree %s: %s has unsupported mode %o", h, p, uint32(e.Mode))
 			}
 		}
 		return nil
 	}
-	if err := walk(root, ""); err != nil {
-		return err
-	}
-	// go-git's storage is not safe for concurrent reads: read blobs here,
-	// write files in parallel.
-	type job struct {
-		i    int
-		data []byte
-	}
-	entries := make([]*index.Entry, len(files))
-	jobs := make(chan job, 64)
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for j := range jobs {
-				if errs[w] != nil {
-					continue
-				}
-				entries[j.i], errs[w] = writeFile(dir, files[j.i], j.data)
-			}
-		}(w)
-	}
-	var readErr error
-	for i, f := range files {
-		if readErr = ctx.Err(); readErr != nil {
-			break
-		}
-		data, err := objs.readBlob(f.hash)
-		if err != nil {
-			readErr = err
-			break
-		}
-		jobs <- job{i, data}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := errors.Join(append(errs, readErr)...); err != nil {
-		return err
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
-	idx := &index.Index{Version: 2, Entries: entries}
-	return fsutil.WriteAtomic(filepath.Join(dir, ".git", "index"), 0o644, func(w io.Writer) error {
-		return index.NewEncoder(w).Encode(idx)
-	})
+	return files, walk(root, "")
 }
 
-func writeFile(dir string, f file, data []byte) (*index.Entry, error) {
+// writeFile writes one file and returns its index entry.
+func writeFile(dir string, f file, h plumbing.Hash, data []byte) (*index.Entry, error) {
 	var err error
 	path := filepath.Join(dir, f.path)
 	switch f.mode {
@@ -303,7 +310,7 @@ func writeFile(dir string, f file, data []byte) (*index.Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &index.Entry{Hash: f.hash, Name: f.path, Mode: f.mode, Size: uint32(fi.Size()), ModifiedAt: fi.ModTime()}
+	e := &index.Entry{Hash: h, Name: f.path, Mode: f.mode, Size: uint32(fi.Size()), ModifiedAt: fi.ModTime()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.CreatedAt = time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
 		e.Dev, e.Inode, e.UID, e.GID = uint32(st.Dev), uint32(st.Ino), st.Uid, st.Gid

@@ -4,19 +4,18 @@ import (
 	"fmt"
 
 	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/plumbing/format/packfile"
-	"github.com/go-git/go-git/v5/plumbing/storer"
-	"github.com/go-git/go-git/v5/storage/memory"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/storage/filesystem"
 )
 
-// flush writes the new objects into the repository as one pack (one file
-// and its index instead of a loose file per object), or object by object
-// when the storage takes no packs.
+// flush writes the new objects into the repository: as one pack (one file
+// and its index instead of a file per object) when it is on disk, object by
+// object otherwise.
 func flush(repo *git.Repository, objs *objects) error {
 	if len(objs.order) == 0 {
 		return nil
 	}
-	pw, ok := repo.Storer.(storer.PackfileWriter)
+	fs, ok := repo.Storer.(*filesystem.Storage)
 	if !ok {
 		for _, h := range objs.order {
 			if _, err := repo.Storer.SetEncodedObject(objs.pending[h]); err != nil {
@@ -25,22 +24,19 @@ func flush(repo *git.Repository, objs *objects) error {
 		}
 		return nil
 	}
-	mem := memory.NewStorage()
-	for _, h := range objs.order {
-		if _, err := mem.SetEncodedObject(objs.pending[h]); err != nil {
-			return fmt.Errorf("write object %s: %w", h, err)
-		}
-	}
-	w, err := pw.PackfileWriter()
+	packDir, err := objectPackDir(fs.Filesystem().Root())
 	if err != nil {
-		return fmt.Errorf("write objects into the repository: %w", err)
+		return err
 	}
-	if _, err := packfile.NewEncoder(w, mem, false).Encode(objs.order, 0); err != nil {
-		w.Close()
-		return fmt.Errorf("write objects into the repository: %w", err)
+	err = writePack(packDir, len(objs.order), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+		h := objs.order[i]
+		o := objs.pending[h]
+		data, err := readAll(o)
+		return h, o.Type(), data, err
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("write the new objects into %s: %w", fs.Filesystem().Root(), err)
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("write objects into the repository: %w", err)
-	}
+	fs.Reindex()
 	return nil
 }
