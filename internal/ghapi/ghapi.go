@@ -11,6 +11,7 @@ package ghapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -216,6 +217,8 @@ const maxRateLimitWaits = 3
 // MaxRateLimitWait is waited out (honouring ctx) and the call repeated;
 // any other failure becomes an error that starts with what ("pull request
 // o/r#1") and says what to do. The error text never contains the token.
+// call may run more than once, so it must be repeatable: open an upload's
+// file inside it, since net/http closes a request body it has sent.
 func (c *Client) Call(ctx context.Context, what string, call func(context.Context) (*github.Response, error)) error {
 	for waits := 0; ; waits++ {
 		resp, err := call(ctx)
@@ -329,7 +332,15 @@ func (c *Client) explain(what string, resp *github.Response, err error) error {
 			return fmt.Errorf("%s: GitHub answered %d %s (after %d retries); GitHub may be having trouble, try again later: %w",
 				what, status, http.StatusText(status), c.retries, err)
 		}
-		return fmt.Errorf("%s: GitHub answered %d %s: %s", what, status, http.StatusText(status), apiErr.Message)
+		msg := apiErr.Message
+		for _, e := range apiErr.Errors {
+			if e.Message != "" {
+				msg += "; " + e.Message
+			} else {
+				msg += fmt.Sprintf("; %s %s %s", e.Resource, e.Field, e.Code)
+			}
+		}
+		return fmt.Errorf("%s: GitHub answered %d %s: %s", what, status, http.StatusText(status), msg)
 	}
 	var urlErr *url.Error
 	var netErr net.Error
@@ -337,7 +348,12 @@ func (c *Client) explain(what string, resp *github.Response, err error) error {
 		return fmt.Errorf("%s: cannot reach the GitHub API at %s: %w; check the network connection and proxy settings, or use --offline",
 			what, c.apiURL, err)
 	}
-	return fmt.Errorf("%s: unexpected answer from the GitHub API at %s: %w", what, c.apiURL, err)
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &syntaxErr) || errors.As(err, &typeErr) {
+		return fmt.Errorf("%s: unexpected answer from the GitHub API at %s: %w", what, c.apiURL, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // redact hides the token should any layer (or a hostile server echoing it
