@@ -1,12 +1,14 @@
 package rpmmd
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/criu-forge/criu-forge/internal/signing"
 	"github.com/criu-forge/criu-forge/internal/testutil"
 )
 
@@ -82,5 +84,70 @@ func TestDNFRejectsTamperedMetadata(t *testing.T) {
 	out, err := dnf(t, root, []string{"--nogpgcheck"}, "repoquery", "--forcearch=x86_64", "*")
 	if err == nil || !strings.Contains(out, "Failed to download metadata") {
 		t.Fatalf("dnf did not refuse a tampered primary.xml.gz (err %v):\n%s", err, out)
+	}
+}
+
+// TestDNFVerifiesSignedRepomd signs repomd.xml with internal/signing and
+// lets dnf check it with repo_gpgcheck against the exported public key; a
+// repomd.xml changed after signing is refused.
+func TestDNFVerifiesSignedRepomd(t *testing.T) {
+	testutil.RequireTool(t, "dnf", "dnf")
+	testutil.RequireTool(t, "gpg", "gpg")
+	keyDir := t.TempDir()
+	gnupg := filepath.Join(keyDir, "gnupg")
+	if err := os.Mkdir(gnupg, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, keyDir, "gpg", "--homedir", gnupg, "--batch", "--passphrase", "", "--quick-gen-key", "criu-forge test <repo@example.org>", "ed25519", "sign", "1d")
+	secret := testutil.Run(t, keyDir, "gpg", "--homedir", gnupg, "--batch", "--armor", "--export-secret-keys")
+	keyFile := filepath.Join(keyDir, "secret.asc")
+	if err := os.WriteFile(keyFile, []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := signing.Load(signing.KeyOptions{Path: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := signer.PublicKey(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile := filepath.Join(keyDir, "public.asc")
+	if err := os.WriteFile(pubFile, pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	root := t.TempDir()
+	buildSamples(t, root, sampleSpecs()[1:2])
+	r, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Write(root, func(repomd []byte) ([]byte, error) {
+		var sig bytes.Buffer
+		err := signer.DetachSign(&sig, repomd, true)
+		return sig.Bytes(), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := []string{"--nogpgcheck", "--setopt=local.repo_gpgcheck=1", "--setopt=local.gpgkey=file://" + pubFile}
+	if out, err := dnf(t, root, checked, "repoquery", "--forcearch=x86_64", "criu-epoch"); err != nil || !strings.Contains(out, "criu-epoch-2:1.0-1") {
+		t.Fatalf("dnf with repo_gpgcheck=1 on the signed repository: %v\n%s", err, out)
+	}
+
+	repomdPath := filepath.Join(root, "repodata", "repomd.xml")
+	data, err := os.ReadFile(repomdPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(data), "<revision>", "<revision>1", 1)
+	if err := os.WriteFile(repomdPath, []byte(tampered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := dnf(t, root, checked, "repoquery", "--forcearch=x86_64", "criu-epoch"); err == nil {
+		t.Fatalf("dnf accepted a repomd.xml changed after signing:\n%s", out)
+	} else if !strings.Contains(out, "signature") && !strings.Contains(out, "GPG") {
+		t.Errorf("dnf refused the changed repomd.xml, but not for its signature:\n%s", out)
 	}
 }
