@@ -65,7 +65,7 @@ func Sync(ctx context.Context, r *recipe.Recipe, opts Options) (*SyncResult, err
 	}
 	s := &resolver{r: r, opts: opts, old: old, mirrors: map[string]*source.Mirror{}}
 	res := &SyncResult{}
-	lock := &Lock{LockVersion: LockVersion, Recipe: r.Name, RecipeDigest: RecipeDigest(r)}
+	lock := &Lock{LockVersion: LockVersion, Recipe: r.Name, RecipeDigest: RecipeDigest(r), Entries: []LockedEntry{}}
 
 	if lock.Upstream, err = s.pinUpstream(ctx, res); err != nil {
 		return nil, err
@@ -173,7 +173,9 @@ func (s *resolver) pinUpstream(ctx context.Context, res *SyncResult) ([]LockedSo
 				fmt.Fprintln(s.opts.log(), "sync:", note)
 				pin = prev
 			} else {
-				pin = &LockedSource{Kind: src.Kind(), Unresolved: err.Error()}
+				// The reason stays out of the lock: it holds paths and
+				// addresses of this machine, and the lock is committed.
+				pin = &LockedSource{Kind: src.Kind(), Unresolved: unresolvedReason}
 				reasons = append(reasons, fmt.Sprintf("%s: %v", src.Kind(), err))
 				res.Notes = append(res.Notes, fmt.Sprintf("upstream %s not pinned: %v", src.Kind(), err))
 			}
@@ -210,6 +212,9 @@ func (s *resolver) oldSource(i int, src recipe.Source) *LockedSource {
 	}
 	return &prev
 }
+
+// unresolvedReason marks an alternative that sync could not pin.
+const unresolvedReason = "did not answer during sync; run sync where it answers to pin it"
 
 func (s *resolver) pinSource(ctx context.Context, src recipe.Source) (*LockedSource, error) {
 	switch {
