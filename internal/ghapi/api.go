@@ -3,7 +3,9 @@ package ghapi
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -77,6 +79,35 @@ func checkSHA(what, field, sha string, optional bool) error {
 	return fmt.Errorf("%s: GitHub answered a malformed %s %q", what, field, sha)
 }
 
+// checkCloneURL keeps the head repository's address to http(s): it goes
+// to git fetch, and git's other transports (ext::, file://) would run
+// commands or read local files on the word of the API.
+func checkCloneURL(what, s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.HasPrefix(s, "-") {
+		return fmt.Errorf("%s: GitHub answered an unexpected clone URL %q", what, s)
+	}
+	return nil
+}
+
+// checkRefName refuses tag names no git ref can have, and control
+// characters that would reach a terminal when watch prints them.
+func checkRefName(what, name string) error {
+	bad := name == "" || strings.HasPrefix(name, "-") || strings.Contains(name, "..")
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == ' ' || r == '~' || r == '^' || r == ':' || r == '\\' {
+			bad = true
+		}
+	}
+	if bad {
+		return fmt.Errorf("%s: GitHub answered an invalid tag name %q", what, name)
+	}
+	return nil
+}
+
 func checkRepo(owner, repo string) error {
 	if err := ValidRepo(owner, repo); err != nil {
 		return fmt.Errorf("repository %s/%s: %w", owner, repo, err)
@@ -112,6 +143,9 @@ func (c *Client) PullRequest(ctx context.Context, owner, repo string, n int) (*P
 		Commits:        pr.GetCommits(),
 	}
 	out.HeadRepoCloneURL = pr.GetHead().GetRepo().GetCloneURL()
+	if err := checkCloneURL(what, out.HeadRepoCloneURL); err != nil {
+		return nil, err
+	}
 	if out.Number != n {
 		return nil, fmt.Errorf("%s: GitHub answered pull request #%d", what, out.Number)
 	}
@@ -190,6 +224,9 @@ func (c *Client) Releases(ctx context.Context, owner, repo string) ([]Release, e
 	}
 	out := make([]Release, 0, len(list))
 	for _, r := range list {
+		if err := checkRefName(fmt.Sprintf("releases of %s/%s", owner, repo), r.GetTagName()); err != nil {
+			return nil, err
+		}
 		out = append(out, Release{
 			ID:          r.GetID(),
 			Tag:         r.GetTagName(),
@@ -218,6 +255,9 @@ func (c *Client) Tags(ctx context.Context, owner, repo string) ([]Tag, error) {
 	out := make([]Tag, 0, len(list))
 	for _, t := range list {
 		tag := Tag{Name: t.GetName(), CommitSHA: t.GetCommit().GetSHA()}
+		if err := checkRefName(what, tag.Name); err != nil {
+			return nil, err
+		}
 		if err := checkSHA(what, "commit id of tag "+tag.Name, tag.CommitSHA, false); err != nil {
 			return nil, err
 		}

@@ -25,8 +25,8 @@ import (
 )
 
 // Options configure a Client. The zero value talks to api.github.com
-// without a token, cache, retries or rate-limit waits... except Retries:
-// 0 means the default.
+// without a token or cache, retries DefaultRetries times and never waits
+// for a rate limit.
 type Options struct {
 	// BaseURL is the API root: "" for GitHub.com, otherwise an Enterprise
 	// address such as https://ghe.example/api/v3/ (or https://ghe.example,
@@ -328,6 +328,8 @@ func (c *Client) explain(what string, resp *github.Response, err error) error {
 			return fmt.Errorf("%s %w on %s%s", what, ErrNotFound, c.apiURL, hint)
 		case status == http.StatusUnauthorized:
 			return fmt.Errorf("%s: GitHub rejected the credentials (401 %s): check GITHUB_TOKEN", what, apiErr.Message)
+		case status == http.StatusForbidden:
+			return fmt.Errorf("%s: GitHub refused access (403 %s): check that GITHUB_TOKEN may read this repository", what, apiErr.Message)
 		case status >= 500:
 			return fmt.Errorf("%s: GitHub answered %d %s (after %d retries); GitHub may be having trouble, try again later: %w",
 				what, status, http.StatusText(status), c.retries, err)

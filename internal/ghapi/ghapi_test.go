@@ -495,6 +495,48 @@ func TestRefusesBadRepoNames(t *testing.T) {
 	}
 }
 
+// TestRefusesMalformedAnswers: what the API says goes on to git and to
+// the terminal, so malformed ids, clone URLs and tag names are refused.
+func TestRefusesMalformedAnswers(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(*fakegithub.Server)
+		call func(*Client) error
+		want string
+	}{
+		{"head id", func(s *fakegithub.Server) {
+			s.AddPR("o", "r", fakegithub.PR{Number: 1, State: "open", HeadSHA: "main; rm -rf /"})
+		}, func(c *Client) error { _, err := c.PullRequest(context.Background(), "o", "r", 1); return err },
+			`malformed head commit "main; rm -rf /"`},
+		{"clone URL", func(s *fakegithub.Server) {
+			s.AddPR("o", "r", fakegithub.PR{Number: 1, State: "open", HeadSHA: sha(1), HeadRepoCloneURL: "ext::sh -c touch% /tmp/pwned"})
+		}, func(c *Client) error { _, err := c.PullRequest(context.Background(), "o", "r", 1); return err },
+			"unexpected clone URL"},
+		{"commit id", func(s *fakegithub.Server) {
+			s.AddPR("o", "r", fakegithub.PR{Number: 1, State: "open", HeadSHA: sha(1), Commits: []fakegithub.Commit{{SHA: "HEAD~1"}}})
+		}, func(c *Client) error { _, err := c.PullCommits(context.Background(), "o", "r", 1); return err },
+			`malformed commit id "HEAD~1"`},
+		{"tag name", func(s *fakegithub.Server) {
+			s.AddTag("o", "r", fakegithub.Tag{Name: "v4.3\x1b[2J", CommitSHA: sha(1)})
+		}, func(c *Client) error { _, err := c.Tags(context.Background(), "o", "r"); return err },
+			"invalid tag name"},
+		{"release tag", func(s *fakegithub.Server) {
+			s.AddRelease("o", "r", fakegithub.Release{Tag: "--upload-pack=x"})
+		}, func(c *Client) error { _, err := c.Releases(context.Background(), "o", "r"); return err },
+			"invalid tag name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := fakegithub.New(t)
+			tt.set(srv)
+			err := tt.call(newClient(t, srv, Options{}))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("want %q, got %v", tt.want, err)
+			}
+		})
+	}
+}
+
 func TestEnterpriseURLs(t *testing.T) {
 	tests := []struct{ base, upload, wantBase, wantUpload, wantErr string }{
 		{base: "https://ghe.example/api/v3/", wantBase: "https://ghe.example/api/v3/", wantUpload: "https://ghe.example/api/uploads/"},
@@ -539,9 +581,11 @@ func TestParseRepo(t *testing.T) {
 		{in: "ssh://git@ghe.example:2222/platform/criu.fork", owner: "platform", name: "criu.fork"},
 		{in: "https://ghe.example/Platform_Team/criu_patched.git", owner: "Platform_Team", name: "criu_patched"},
 		{in: "git://ghe.example/a/b", owner: "a", name: "b"},
+		{in: "github.com/checkpoint-restore/criu", owner: "checkpoint-restore", name: "criu"},
+		{in: "ghe.example/platform/criu.git", owner: "platform", name: "criu"},
+		{in: "a/b/c", wantErr: "want owner/name"},
 		{in: "", wantErr: "empty"},
 		{in: "criu", wantErr: "want owner/name"},
-		{in: "a/b/c", wantErr: "want owner/name"},
 		{in: "https://github.com/checkpoint-restore/criu/pull/2449", wantErr: "want owner/name"},
 		{in: "https://github.com/checkpoint-restore", wantErr: "want owner/name"},
 		{in: "../criu", wantErr: "invalid repository owner"},

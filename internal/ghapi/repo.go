@@ -28,7 +28,8 @@ func ValidRepo(owner, name string) error {
 }
 
 // ParseRepo reads a repository reference as users write it: "owner/name",
-// https://github.com/owner/name(.git), git@github.com:owner/name.git,
+// https://github.com/owner/name(.git), github.com/owner/name,
+// git@github.com:owner/name.git,
 // ssh://git@host[:port]/owner/name.git, git://host/owner/name; any host
 // is accepted, so GitHub Enterprise addresses work the same way.
 func ParseRepo(s string) (owner, name string, err error) {
@@ -38,6 +39,11 @@ func ParseRepo(s string) (owner, name string, err error) {
 	}
 	path = strings.TrimSuffix(strings.Trim(path, "/"), ".git")
 	parts := strings.Split(path, "/")
+	if len(parts) == 3 && !strings.Contains(s, "://") && strings.Contains(parts[0], ".") {
+		// github.com/owner/name, as Go import paths write it: owners
+		// never contain a dot, hosts do.
+		parts = parts[1:]
+	}
 	if len(parts) != 2 {
 		return "", "", fmt.Errorf("repository %q: want owner/name, as in checkpoint-restore/criu or a clone URL", s)
 	}
