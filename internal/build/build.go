@@ -260,8 +260,8 @@ func (spec Spec) check() error {
 		return errors.New("cache and output directories are required")
 	}
 	name := spec.Target.Normalize().Name
-	if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
-		return fmt.Errorf("target name %q cannot name a directory", name)
+	if !validName(name) {
+		return fmt.Errorf("target name %q: use letters, digits, '.', '_' and '-', not starting with '.'", name)
 	}
 	if fi, err := os.Stat(spec.SourceDir); err != nil || !fi.IsDir() {
 		return fmt.Errorf("source directory %s: not a directory (%v)", spec.SourceDir, err)
@@ -314,7 +314,7 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 		}
 	}
 	removeLeftovers(spec.OutDir, name)
-	work, err := os.MkdirTemp(spec.OutDir, ".tmp-"+name+"-")
+	work, err := os.MkdirTemp(spec.OutDir, workPrefix(name))
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", name, err)
 	}
@@ -356,8 +356,10 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 		"PATH=/usr/lib/ccache:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=/tmp", "LC_ALL=C.UTF-8", "TZ=UTC",
 		"CCACHE_DIR=" + ccacheMount, "CCACHE_BASEDIR=" + srcMount, "CCACHE_NOHASHDIR=1",
-		fmt.Sprintf("SOURCE_DATE_EPOCH=%d", spec.SourceDateEpoch),
 		"PIP_BREAK_SYSTEM_PACKAGES=1",
+	}
+	if spec.SourceDateEpoch != 0 {
+		env = append(env, fmt.Sprintf("SOURCE_DATE_EPOCH=%d", spec.SourceDateEpoch))
 	}
 	mounts := []sandbox.Mount{
 		{Source: src, Target: srcMount},
@@ -375,6 +377,10 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 		if err != nil {
 			logFile.Close()
 			failed := keepFailedLog(work, spec.OutDir, name)
+			if ctx.Err() != nil {
+				p.line("%s: interrupted; log: %s", name, failed)
+				return nil, fmt.Errorf("build %s: interrupted: %w (log: %s)", name, ctx.Err(), failed)
+			}
 			p.failure(failed)
 			return nil, fmt.Errorf("build %s: step %q failed: %w (log: %s)", name, firstWords(step, 6), err, failed)
 		}
@@ -439,10 +445,14 @@ func intactOutput(dir, key string) (*Record, error) {
 	return &rec, nil
 }
 
+// workPrefix starts the names of a target's work directories; '+' cannot
+// occur in a target name, so no target's prefix matches another's.
+func workPrefix(name string) string { return ".tmp-" + name + "+" }
+
 // removeLeftovers deletes the work directories of killed builds of a target
 // (the caller holds the target's lock, so none is in use).
 func removeLeftovers(outDir, name string) {
-	old, _ := filepath.Glob(filepath.Join(outDir, ".tmp-"+name+"-*"))
+	old, _ := filepath.Glob(filepath.Join(outDir, workPrefix(name)+"*"))
 	for _, o := range old {
 		os.RemoveAll(o)
 	}
@@ -461,8 +471,8 @@ func keepFailedLog(work, outDir, name string) string {
 
 // BuildAll builds specs with up to jobs targets at once (0 means one per
 // CPU). A failing target does not stop the others; the outcomes come back
-// in the order of specs. Progress writers shared between specs are
-// serialized line by line.
+// in the order of specs. Progress output of all specs is serialized
+// write by write.
 func BuildAll(ctx context.Context, specs []Spec, jobs int) []Outcome {
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
@@ -470,14 +480,11 @@ func BuildAll(ctx context.Context, specs []Spec, jobs int) []Outcome {
 	outcomes := make([]Outcome, len(specs))
 	sem := make(chan struct{}, jobs)
 	var wg sync.WaitGroup
-	locked := map[io.Writer]io.Writer{}
+	var progressMu sync.Mutex
 	for i := range specs {
 		spec := specs[i]
-		if w := spec.Progress; w != nil {
-			if locked[w] == nil {
-				locked[w] = &syncWriter{w: w}
-			}
-			spec.Progress = locked[w]
+		if spec.Progress != nil {
+			spec.Progress = &syncWriter{mu: &progressMu, w: spec.Progress}
 		}
 		outcomes[i].Target = spec.Target.Normalize().Name
 		wg.Add(1)
@@ -495,6 +502,18 @@ func BuildAll(ctx context.Context, specs []Spec, jobs int) []Outcome {
 	}
 	wg.Wait()
 	return outcomes
+}
+
+func validName(name string) bool {
+	if name == "" || name[0] == '.' || strings.HasSuffix(name, ".failed") {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 func short(id string) string {

@@ -88,7 +88,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 
 // syncWriter serializes writes from parallel builds.
 type syncWriter struct {
-	mu sync.Mutex
+	mu *sync.Mutex
 	w  io.Writer
 }
 

@@ -100,8 +100,16 @@ func (o *OCI) prepareState() error {
 	return o.setup()
 }
 
-// ImageTag is the local image a builder becomes for docker and podman.
-func ImageTag(b *Builder) string { return "criu-forge-builder:" + b.Key }
+// ImageTag is the local image a builder becomes for docker and podman. An
+// imported root is tagged by its content id, so a root remade from a newer
+// archive under the same key is imported again; an image builder is tagged
+// by its key, since its id is read from the image once it exists.
+func ImageTag(b *Builder) string {
+	if b.Root != "" && b.ID != "" {
+		return "criu-forge-builder:" + b.ID
+	}
+	return "criu-forge-builder:" + b.Key
+}
 
 func (o *OCI) Import(ctx context.Context, b *Builder, log io.Writer) error {
 	if err := o.prepareState(); err != nil {
