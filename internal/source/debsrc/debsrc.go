@@ -334,11 +334,12 @@ func (r Request) searchSources(ctx context.Context, client *http.Client, mirror 
 		if err != nil {
 			return nil, fmt.Errorf("Sources index %s of %s: %w", name, r.Suite, err)
 		}
-		text, err := decompress(name, bytes.NewReader(data))
+		text, err := decompress(ctx, name, bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		found, err := scanSources(text, r.Package, r.Version)
+		text.Close()
 		if err != nil {
 			return nil, fmt.Errorf("read %s of %s: %w", name, r.Suite, err)
 		}

@@ -1,10 +1,13 @@
 package debsrc
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"path"
 	"regexp"
 	"strings"
@@ -28,16 +31,86 @@ type lookup struct {
 	versions []string     // every version of the package the index lists
 }
 
-// decompress opens a Sources index according to its name.
-func decompress(name string, r io.Reader) (io.Reader, error) {
+// decompress opens a Sources index according to its name. An .xz index
+// goes through the xz program when it is installed: Go's xz decoder took
+// 20 times as long as gzip on sid's 70 MB index (30 s against 1.4 s).
+func decompress(ctx context.Context, name string, r io.Reader) (io.ReadCloser, error) {
 	switch {
 	case strings.HasSuffix(name, ".xz"):
-		return xz.NewReader(r)
+		if path, err := exec.LookPath("xz"); err == nil {
+			return startFilter(ctx, r, path, "--decompress", "--stdout")
+		}
+		xr, err := xz.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(xr), nil
 	case strings.HasSuffix(name, ".gz"):
 		return gzip.NewReader(r)
 	default:
-		return r, nil
+		return io.NopCloser(r), nil
 	}
+}
+
+// filterReader reads the output of a filter program; a failure of the
+// program shows as a read error at the end, never as a short clean EOF.
+type filterReader struct {
+	io.ReadCloser
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	waited bool
+	err    error
+}
+
+func startFilter(ctx context.Context, in io.Reader, path string, args ...string) (io.ReadCloser, error) {
+	f := &filterReader{cmd: exec.CommandContext(ctx, path, args...)}
+	f.cmd.Stdin = in
+	f.cmd.Stderr = &f.stderr
+	out, err := f.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	f.ReadCloser = out
+	if err := f.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	return f, nil
+}
+
+func (f *filterReader) wait() error {
+	if !f.waited {
+		f.waited = true
+		if err := f.cmd.Wait(); err != nil {
+			f.err = fmt.Errorf("%s: %v: %s", f.cmd.Path, err, strings.TrimSpace(f.stderr.String()))
+		}
+	}
+	return f.err
+}
+
+func (f *filterReader) Read(p []byte) (int, error) {
+	if f.waited { // the pipe is closed once the program was waited for
+		if f.err != nil {
+			return 0, f.err
+		}
+		return 0, io.EOF
+	}
+	n, err := f.ReadCloser.Read(p)
+	if err == io.EOF {
+		if werr := f.wait(); werr != nil {
+			return n, werr
+		}
+	}
+	return n, err
+}
+
+// Close stops the program if the reader stopped early.
+func (f *filterReader) Close() error {
+	if !f.waited {
+		f.cmd.Process.Kill()
+		f.ReadCloser.Close()
+		f.wait()
+	}
+	return nil
 }
 
 // scanSources reads an uncompressed Sources index (already verified) and
