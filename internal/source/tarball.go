@@ -260,14 +260,16 @@ func importFile(ctx context.Context, store storer.EncodedObjectStorer, file, sum
 	if derr := done(); err == nil {
 		err = derr
 	}
+	// Hash the whole file even when the archive did not parse: a changed
+	// file is the better explanation of a broken stream.
+	if _, cerr := io.Copy(io.Discard, raw); cerr != nil && err == nil {
+		err = cerr
+	}
+	if serr := checkSum(file, sum, h); serr != nil {
+		return plumbing.ZeroHash, time.Time{}, fmt.Errorf("cached file %s: %w; it was removed, run again to fetch it anew", file, serr)
+	}
 	if err != nil {
 		return plumbing.ZeroHash, time.Time{}, err
-	}
-	if _, err := io.Copy(io.Discard, raw); err != nil {
-		return plumbing.ZeroHash, time.Time{}, err
-	}
-	if err := checkSum(file, sum, h); err != nil {
-		return plumbing.ZeroHash, time.Time{}, fmt.Errorf("cached file %s: %w; it was removed, run again to fetch it anew", file, err)
 	}
 	commit, err := importCommit(store, tree, newest, name, sum, srcURL)
 	return commit, newest.UTC(), err
