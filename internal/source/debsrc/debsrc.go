@@ -268,8 +268,12 @@ func (r Request) release(ctx context.Context, client *http.Client, mirror string
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	if checkValidUntil && !until.IsZero() && time.Now().After(until) {
-		return nil, fmt.Errorf("%w: %s was valid until %s: the mirror is stale (or the clock is wrong); use an up-to-date mirror, or leave mirror: unset to check it as this machine's apt does (Acquire::Check-Valid-Until)",
-			ErrExpired, url, until.UTC().Format(time.RFC1123))
+		hint := "leave mirror: unset to check it as this machine's apt does (Acquire::Check-Valid-Until)"
+		if r.Mirror == "" {
+			hint = "set apt's Acquire::Check-Valid-Until to false if a frozen archive is intended"
+		}
+		return nil, fmt.Errorf("%w: %s was valid until %s: the mirror is stale (or the clock is wrong); use an up-to-date mirror, or %s",
+			ErrExpired, url, until.UTC().Format(time.RFC1123), hint)
 	}
 	return rel, nil
 }
