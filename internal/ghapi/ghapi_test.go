@@ -368,6 +368,24 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// TestStalledServerIsATimeoutAndRetried: a server that does not answer in
+// time counts as a transient failure.
+func TestStalledServerIsATimeoutAndRetried(t *testing.T) {
+	srv := fakegithub.New(t)
+	srv.AddPR("o", "r", fakegithub.PR{Number: 1, State: "open", HeadSHA: sha(1)})
+	srv.DelayNext(1, 5*time.Second)
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.ResponseHeaderTimeout = 100 * time.Millisecond
+	c := newClient(t, srv, Options{HTTPClient: &http.Client{Transport: transport}})
+	start := time.Now()
+	if _, err := c.PullRequest(context.Background(), "o", "r", 1); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.Retries != 1 || s.Requests != 2 || time.Since(start) > 4*time.Second {
+		t.Errorf("stats %+v after %s", s, time.Since(start))
+	}
+}
+
 func TestNotFound(t *testing.T) {
 	srv := fakegithub.New(t)
 	c := newClient(t, srv, Options{})

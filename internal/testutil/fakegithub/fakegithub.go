@@ -128,6 +128,8 @@ type Server struct {
 	failures    int
 	failStatus  int
 	drops       int
+	delays      int
+	delay       time.Duration
 	used        int
 }
 
@@ -300,6 +302,14 @@ func (s *Server) DropNext(n int) {
 	s.drops = n
 }
 
+// DelayNext makes the server wait d before answering each of the next n
+// requests (or until the client gives up), as a stalled server does.
+func (s *Server) DelayNext(n int, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delays, s.delay = n, d
+}
+
 // Requests returns a copy of the request log.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -350,6 +360,16 @@ func notFound() *response { return errorResponse(http.StatusNotFound, "Not Found
 
 func (s *Server) serve(w http.ResponseWriter, req *http.Request) {
 	s.mu.Lock()
+	if s.delays > 0 {
+		s.delays--
+		d := s.delay
+		s.mu.Unlock()
+		select {
+		case <-time.After(d):
+		case <-req.Context().Done():
+		}
+		s.mu.Lock()
+	}
 	defer s.mu.Unlock()
 	entry := Request{
 		Method:      req.Method,
