@@ -139,10 +139,17 @@ func originOr(origin, distro string) string {
 	return origin
 }
 
+// validURI accepts an archive URI that stays one word on an apt source
+// line: printable ASCII without spaces or quotes.
 func validURI(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("\"'`\\", r) {
+			return false
+		}
+	}
 	for _, p := range []string{"http://", "https://", "file:/", "copy:/"} {
 		if strings.HasPrefix(s, p) && len(s) > len(p) {
-			return !strings.ContainsAny(s, " \t\n\"'")
+			return true
 		}
 	}
 	return false
