@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/criu-forge/criu-forge/internal/fsutil"
 )
@@ -246,4 +248,18 @@ func replay(e *cacheEntry, req *http.Request, notModified *http.Response) *http.
 		ContentLength: int64(len(e.Body)),
 		Request:       req,
 	}
+}
+
+// sweepStaleTemps removes temporary files a crashed run left behind. Only
+// old ones: a young one may be another process's write in progress.
+func sweepStaleTemps(dir string) {
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), ".") || !strings.Contains(d.Name(), ".tmp-") {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
+			_ = os.Remove(p)
+		}
+		return nil
+	})
 }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/criu-forge/criu-forge/internal/testutil/fakegithub"
 )
@@ -89,3 +92,29 @@ func TestCacheSharedByConcurrentClients(t *testing.T) {
 }
 
 var errDiffers = errors.New("answer differs from the uncached one")
+
+func TestStaleTempFilesSwept(t *testing.T) {
+	state := t.TempDir()
+	dir := filepath.Join(state, "github-http-cache", "ab")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, young := filepath.Join(dir, ".abcd.tmp-1"), filepath.Join(dir, ".abce.tmp-2")
+	for _, p := range []string{old, young} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-2*time.Hour), time.Now().Add(-2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("crashed run's temp file kept: %v", err)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Errorf("a write in progress was removed: %v", err)
+	}
+}

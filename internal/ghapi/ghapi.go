@@ -113,6 +113,7 @@ func New(opts Options) (*Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("GitHub cache directory: %w", err)
 		}
+		sweepStaleTemps(dir)
 		rt = &cacheTransport{dir: dir, next: rt, stats: c.counters}
 	}
 	rt = &retryTransport{next: rt, retries: c.retries, backoff: backoff, stats: c.counters}
@@ -147,18 +148,20 @@ func defaultTransport() http.RoundTripper {
 // deriving the uploads address from it unless one is given.
 func enterpriseURLs(baseURL, uploadURL string) (base, upload *url.URL, err error) {
 	check := func(what, s, suffix string) (*url.URL, error) {
+		// The address is not quoted back: a user may have put a secret in it.
 		u, err := url.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			// Even url's own message quotes parts of it.
+			return nil, fmt.Errorf("%s is not a valid URL: want one such as https://ghe.example/api/v3/", what)
 		}
 		if u.User != nil {
 			return nil, fmt.Errorf("%s: do not put credentials in the URL; pass the token through GITHUB_TOKEN", what)
 		}
 		if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-			return nil, fmt.Errorf("%s %q: want an http(s) address such as https://ghe.example/api/v3/", what, s)
+			return nil, fmt.Errorf("%s: want an http(s) address such as https://ghe.example/api/v3/", what)
 		}
 		if u.RawQuery != "" || u.Fragment != "" {
-			return nil, fmt.Errorf("%s %q: must not have a query or fragment", what, s)
+			return nil, fmt.Errorf("%s for %s: must not have a query or fragment", what, u.Host)
 		}
 		if !strings.HasSuffix(u.Path, "/") {
 			u.Path += "/"

@@ -564,7 +564,8 @@ func TestEnterpriseURLs(t *testing.T) {
 		{base: "https://ghe.example/api/v3/", upload: "https://up.ghe.example/api/uploads", wantBase: "https://ghe.example/api/v3/", wantUpload: "https://up.ghe.example/api/uploads/"},
 		{base: "https://user:secret@ghe.example/", wantErr: "do not put credentials in the URL"},
 		{base: "ftp://ghe.example/", wantErr: "want an http(s) address"},
-		{base: "https://ghe.example/?x=1", wantErr: "must not have a query"},
+		{base: "https://ghe.example/?access_token=secret", wantErr: "must not have a query"},
+		{base: "https://ghe.example:secret/", wantErr: "not a valid URL"},
 	}
 	for _, tt := range tests {
 		c, err := New(Options{BaseURL: tt.base, UploadURL: tt.upload})

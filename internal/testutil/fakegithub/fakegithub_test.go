@@ -156,6 +156,10 @@ func TestFaults(t *testing.T) {
 	if status, _, _ := do(t, "GET", s.URL()+"repos/o/r/tags", nil, map[string]string{"Authorization": "Bearer t0ken"}); status != 200 {
 		t.Errorf("with token: %d", status)
 	}
+	if status, _, body := do(t, "GET", s.URL()+"rate_limit", nil, map[string]string{"Authorization": "token t0ken"}); status != 200 ||
+		!bytes.Contains(body, []byte(`"limit":5000`)) {
+		t.Errorf("rate_limit: %d %s", status, body)
+	}
 	if status, _, _ := do(t, "GET", s.URL()+"repos/o/r/nothing", nil, map[string]string{"Authorization": "token t0ken"}); status != 404 {
 		t.Errorf("unknown route: %d", status)
 	}
