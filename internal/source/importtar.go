@@ -18,7 +18,7 @@ import (
 // Limits on an imported archive: it is untrusted, and its objects are held
 // in memory until they are written as one pack.
 const (
-	maxImportBytes   = 2 << 30
+	maxImportBytes   = 1 << 30
 	maxImportEntries = 1_000_000
 )
 
