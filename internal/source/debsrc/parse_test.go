@@ -193,6 +193,9 @@ func FuzzRelease(f *testing.F) {
 		}
 		if block, err := splitClearsigned(data); err == nil {
 			parseRelease(block.Plaintext)
+			if verifyAnySignature(block, nil) == nil {
+				t.Fatal("signature accepted with no keys")
+			}
 		}
 		keyringFor("", data)
 	})
