@@ -311,6 +311,17 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestTooManyRequestsIsARateLimit(t *testing.T) {
+	srv := fakegithub.New(t)
+	srv.FailNext(1, http.StatusTooManyRequests)
+	c := newClient(t, srv, Options{Token: testToken})
+	_, err := c.Tags(context.Background(), "o", "r")
+	var rl *RateLimitError
+	if !errors.As(err, &rl) || !rl.Secondary || c.Stats().Requests != 1 {
+		t.Fatalf("want a secondary rate limit without retries, got %v (%+v)", err, c.Stats())
+	}
+}
+
 func TestRateLimitWaitHonoursContext(t *testing.T) {
 	srv := fakegithub.New(t)
 	srv.AddPR("o", "r", fakegithub.PR{Number: 1, State: "open", HeadSHA: sha(1)})
