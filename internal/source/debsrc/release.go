@@ -28,7 +28,6 @@ type release struct {
 	Origin        string
 	Suite         string
 	Codename      string
-	Date          string
 	ValidUntil    string `control:"Valid-Until"`
 	AcquireByHash bool   `control:"Acquire-By-Hash"`
 	Components    []string
