@@ -37,15 +37,16 @@ func writeChangelog(dir string, s *Spec, p *plannedPackage, v Version) (string, 
 }
 
 func changelogUpstream(u Upstream) string {
+	// One fact per line: Debian wants changelog lines under 80 columns.
 	note := "CRIU " + u.Version
-	if u.Commit != "" {
-		note += " at " + shortCommit(u.Commit)
-	}
 	if u.Ref != "" {
 		note += " (" + u.Ref + ")"
 	}
+	if u.Commit != "" {
+		note += "\ncommit " + u.Commit
+	}
 	if u.URL != "" {
-		note += " from " + u.URL
+		note += "\nfrom " + u.URL
 	}
 	return note
 }
@@ -56,14 +57,17 @@ func changelogPatch(p Patch) string {
 		note += ": " + p.Source
 	}
 	if p.URL != "" {
-		note += " " + p.URL
+		note += "\n" + p.URL
 	}
 	if len(p.Commits) > 0 {
 		short := make([]string, len(p.Commits))
 		for i, c := range p.Commits {
 			short[i] = shortCommit(c)
 		}
-		note += " (" + strings.Join(short, " ") + ")"
+		// Five short ids per line keep the line under 80 columns.
+		for i := 0; i < len(short); i += 5 {
+			note += "\ncommits " + strings.Join(short[i:min(i+5, len(short))], " ")
+		}
 	}
 	return note
 }

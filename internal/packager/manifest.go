@@ -66,7 +66,8 @@ type PackageDoc struct {
 	Depends   []string `json:"depends,omitempty"`
 	Provides  []string `json:"provides,omitempty"`
 	Conflicts []string `json:"conflicts,omitempty"`
-	Replaces  []string `json:"replaces,omitempty"`
+	Replaces  []string `json:"replaces,omitempty"` // rpm: Obsoletes
+	Breaks    []string `json:"breaks,omitempty"`   // deb only
 	Files     int      `json:"files"`
 }
 

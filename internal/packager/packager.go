@@ -116,9 +116,9 @@ type Result struct {
 // plannedPackage is one package of one format, before it is written.
 type plannedPackage struct {
 	Name, Format, Section string
-	Roles                []role
-	Files                []stagedFile
-	Doc                  PackageDoc
+	Roles                 []role
+	Files                 []stagedFile
+	Doc                   PackageDoc
 }
 
 // Package writes the packages of spec into spec.OutDir, with a manifest
@@ -381,9 +381,14 @@ func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan,
 				doc.Conflicts = append(doc.Conflicts, b)
 				doc.Replaces = append(doc.Replaces, b)
 			case b != name:
+				// Files move from the distro's b into this package: dpkg
+				// wants Replaces + Breaks (Debian policy 7.6), rpm Obsoletes
+				// (nfpm writes Replaces as Obsoletes).
 				doc.Provides = append(doc.Provides, rel(b, "=", full))
-				doc.Conflicts = append(doc.Conflicts, rel(b, "<<", full))
 				doc.Replaces = append(doc.Replaces, rel(b, "<<", full))
+				if format == FormatDeb {
+					doc.Breaks = append(doc.Breaks, rel(b, "<<", full))
+				}
 			}
 		}
 		if s.Mode == ModeReplace && format == FormatDeb && name != s.Name {
@@ -391,7 +396,7 @@ func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan,
 			// package taking some of them over must say so, or dpkg refuses
 			// to overwrite them.
 			doc.Replaces = append(doc.Replaces, rel(s.Name, "<<", full))
-			doc.Conflicts = append(doc.Conflicts, rel(s.Name, "<<", full))
+			doc.Breaks = append(doc.Breaks, rel(s.Name, "<<", full))
 		}
 		doc.Depends = s.depends(p, format, full, scan, libs, pkgOf, byName, rel)
 		doc.Files = countFiles(p.Files)
@@ -440,6 +445,20 @@ func (s *Spec) depends(p *plannedPackage, format, full string, scan elfScan, lib
 		out = append(out, deps[k])
 	}
 	return out
+}
+
+// rpmGroup is the (legacy, but still checked by rpmlint) rpm Group tag.
+// rpmlint treats "Unspecified" as missing.
+func rpmGroup(roles []role) string {
+	switch {
+	case containsRole(roles, roleMain):
+		return "System Environment/Base"
+	case containsRole(roles, roleDev), containsRole(roles, roleCompelDev):
+		return "Development/Libraries"
+	case containsRole(roles, roleLib), containsRole(roles, roleCompelLib):
+		return "System Environment/Libraries"
+	}
+	return "Development/Tools"
 }
 
 func section(format string, roles []role) string {
@@ -559,8 +578,9 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 		Description: s.description(p), Vendor: s.Vendor, Homepage: s.Homepage, License: s.License, MTime: mtime,
 	}
 	info.Depends, info.Provides, info.Conflicts, info.Replaces = p.Doc.Depends, p.Doc.Provides, p.Doc.Conflicts, p.Doc.Replaces
+	info.Deb.Breaks = p.Doc.Breaks
 	for _, f := range p.Files {
-		info.Contents = append(info.Contents, content(s.StageDir, f, mtime))
+		info.Contents = append(info.Contents, content(s.StageDir, f, p.Format, mtime))
 	}
 	docDir := "/usr/share/doc/" + p.Name
 	extra := map[string][]byte{"criu-forge.json": manifest}
@@ -572,8 +592,16 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 		if err := os.WriteFile(src, extra[name], 0o644); err != nil {
 			return Artifact{}, err
 		}
-		info.Contents = append(info.Contents, &files.Content{Source: src, Destination: docDir + "/" + name,
-			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o644, MTime: mtime}})
+		c := &files.Content{Source: src, Destination: docDir + "/" + name, Type: files.TypeFile,
+			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o644, MTime: mtime}}
+		if p.Format == FormatRPM {
+			c.Type = files.TypeRPMDoc
+		}
+		info.Contents = append(info.Contents, c)
+	}
+	if p.Format == FormatRPM {
+		info.Contents = append(info.Contents, &files.Content{Destination: docDir, Type: files.TypeDir,
+			FileInfo: &files.ContentFileInfo{Owner: "root", Group: "root", Mode: 0o755, MTime: mtime}})
 	}
 	clog, err := writeChangelog(dir, s, p, v)
 	if err != nil {
@@ -591,7 +619,8 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 	case FormatRPM:
 		packager = rpm.DefaultRPM
 		info.RPM.Compression = "xz"
-		info.RPM.Summary = s.summary()
+		info.RPM.Summary = s.packageSummary(p)
+		info.RPM.Group = rpmGroup(p.Roles)
 		info.RPM.BuildHost = "criu-forge" // the host name would make builds differ
 		info.RPM.Packager = s.Maintainer
 		if signer != nil {
@@ -610,14 +639,39 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 	if err := packager.Package(nfpm.WithDefaults(info), &buf); err != nil {
 		return Artifact{}, fmt.Errorf("build %s package %s: %w", p.Format, p.Name, err)
 	}
+	data := buf.Bytes()
+	if shlibs := p.shlibs(s.StageDir, v); p.Format == FormatDeb && shlibs != "" {
+		if data, err = addDebControlFiles(data, map[string][]byte{"shlibs": []byte(shlibs)}, mtime); err != nil {
+			return Artifact{}, fmt.Errorf("build deb package %s: %w", p.Name, err)
+		}
+	}
 	name := fileName(p.Format, p.Name, v, s.Target.Arch)
 	dest := filepath.Join(s.OutDir, name)
-	if err := fsutil.WriteFileAtomic(dest, buf.Bytes(), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(dest, data, 0o644); err != nil {
 		return Artifact{}, err
 	}
-	sum := sha256.Sum256(buf.Bytes())
+	sum := sha256.Sum256(data)
 	return Artifact{Path: dest, File: name, Name: p.Name, Version: p.Doc.Version, Arch: p.Doc.Arch, Format: p.Format,
-		SHA256: hex.EncodeToString(sum[:]), Size: int64(buf.Len())}, nil
+		SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}, nil
+}
+
+// shlibs is the Debian shlibs control file of a package: one line per
+// public shared library it ships ("libcriu 2 libcriu2 (>= 4.2.1)"), so
+// that packages built against it get a dependency on it.
+func (p *plannedPackage) shlibs(stage string, v Version) string {
+	var b strings.Builder
+	for _, f := range p.Files {
+		if f.Mode&os.ModeType != 0 || !isSharedLibraryName(f.Rel) || libDirRank("/"+path.Dir(f.Rel)) < 0 {
+			continue
+		}
+		info, err := readELFFile(filepath.Join(stage, filepath.FromSlash(f.Rel)))
+		if err != nil || info.Soname == "" {
+			continue
+		}
+		lib, ver := splitSoname(info.Soname)
+		fmt.Fprintf(&b, "%s %s %s (>= %s)\n", lib, ver, p.Name, v.Upstream)
+	}
+	return b.String()
 }
 
 func (p *plannedPackage) versionField(v Version) string {
@@ -634,7 +688,7 @@ func (p *plannedPackage) releaseField(v Version) string {
 	return ""
 }
 
-func content(stage string, f stagedFile, mtime time.Time) *files.Content {
+func content(stage string, f stagedFile, format string, mtime time.Time) *files.Content {
 	fi := &files.ContentFileInfo{Owner: "root", Group: "root", Mode: f.Mode &^ os.ModeSymlink, MTime: mtime}
 	switch {
 	case f.Mode.IsDir():
@@ -644,8 +698,20 @@ func content(stage string, f stagedFile, mtime time.Time) *files.Content {
 		fi.Mode = 0o777
 		return &files.Content{Source: f.Target, Destination: f.Dest(), Type: files.TypeSymlink, FileInfo: fi}
 	}
+	if isSharedLibraryName(f.Rel) {
+		fi.Mode &^= 0o111 // as dh_fixperms does: libraries are not programs
+	}
 	fi.Size = f.Size
-	return &files.Content{Source: filepath.Join(stage, filepath.FromSlash(f.Rel)), Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
+	c := &files.Content{Source: filepath.Join(stage, filepath.FromSlash(f.Rel)), Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
+	if format == FormatRPM && (strings.HasPrefix(f.Rel, "usr/share/doc/") || strings.HasPrefix(f.Rel, "usr/share/man/")) {
+		c.Type = files.TypeRPMDoc
+	}
+	return c
+}
+
+func isSharedLibraryName(rel string) bool {
+	base := path.Base(rel)
+	return strings.HasSuffix(base, ".so") || strings.Contains(base, ".so.")
 }
 
 func shipsSharedLibrary(fs []stagedFile) bool {
@@ -661,23 +727,37 @@ func (s *Spec) summary() string {
 	if s.Summary != "" {
 		return s.Summary
 	}
-	return "checkpoint and restore in userspace (with criu-forge patches)"
+	return "Checkpoint and restore in userspace (with criu-forge patches)"
 }
 
-func (s *Spec) description(p *plannedPackage) string {
-	summary := s.summary()
-	if p.Name != s.Name {
-		summary += " - " + map[bool]string{true: "development files", false: "libraries"}[containsRole(p.Roles, roleDev) || containsRole(p.Roles, roleCompelDev)]
-		if containsRole(p.Roles, rolePython) || containsRole(p.Roles, roleCrit) {
-			summary = s.summary() + " - Python tools"
-		}
+// packageSummary is the one-line summary of a package of the build.
+func (s *Spec) packageSummary(p *plannedPackage) string {
+	switch {
+	case p.Name == s.Name:
+		return s.summary()
+	case containsRole(p.Roles, roleDev), containsRole(p.Roles, roleCompelDev):
+		return s.summary() + " - development files"
+	case containsRole(p.Roles, rolePython), containsRole(p.Roles, roleCrit):
+		return s.summary() + " - Python tools"
+	case containsRole(p.Roles, roleLib), containsRole(p.Roles, roleCompelLib):
+		return s.summary() + " - libraries"
 	}
+	return s.summary() + " - " + p.Name
+}
+
+// description is nfpm's Description: for deb the summary line and the
+// body; for rpm (whose summary is a separate tag) the body alone.
+func (s *Spec) description(p *plannedPackage) string {
 	body := s.Description
 	if body == "" {
-		body = "CRIU freezes a running application and checkpoints it to disk, to restore it later from that point."
+		body = "CRIU freezes a running application and checkpoints it to disk,\nto restore it later from that point."
 	}
-	return summary + "\n" + body + "\n\nBuilt by criu-forge from CRIU " + s.Upstream.Version + " and " +
-		fmt.Sprint(len(s.Patches)) + " patches; /usr/share/doc/" + p.Name + "/criu-forge.json lists them."
+	body += fmt.Sprintf("\n\nBuilt by criu-forge from CRIU %s and %d patches;\n/usr/share/doc/%s/criu-forge.json lists them.",
+		s.Upstream.Version, len(s.Patches), p.Name)
+	if p.Format == FormatRPM {
+		return body
+	}
+	return s.packageSummary(p) + "\n" + body
 }
 
 // copyright is the Debian copyright file (machine-readable format), with
@@ -694,7 +774,7 @@ func (s *Spec) copyright() string {
 	if s.Upstream.URL != "" {
 		b.WriteString("Source: " + s.Upstream.URL + "\n")
 	}
-	b.WriteString("\nFiles: *\nCopyright: CRIU contributors\nLicense: " + license + "\n")
+	fmt.Fprintf(&b, "\nFiles: *\nCopyright: 2011-%d CRIU contributors\nLicense: %s\n", time.Unix(s.SourceDateEpoch, 0).UTC().Year(), license)
 	for _, l := range []string{"GPL-2+", "GPL-2", "LGPL-2.1+", "LGPL-2.1"} {
 		if containsWord(license, l) {
 			fmt.Fprintf(&b, "\nLicense: %s\n On Debian systems, the complete text of the license is in\n /usr/share/common-licenses/%s.\n", l, strings.TrimSuffix(l, "+"))

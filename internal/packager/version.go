@@ -35,7 +35,7 @@ const (
 // Version is one package version in both spellings the formats need.
 type Version struct {
 	Upstream string // "4.2.1"
-	Deb      string // full Debian version: "4.2.1+forge3~deb12u1"
+	Deb      string // full Debian version: "4.2.1+forge3-1~deb12"
 	RPM      string // rpm Version tag: "4.2.1+forge3"
 	Release  string // rpm Release tag: "1.el9"
 }
@@ -56,7 +56,7 @@ var upstreamVersionRE = regexp.MustCompile(`^[0-9][0-9A-Za-z.~]*$`)
 // The scheme, for upstream version U, series revision S (>= 1, rises with
 // every change of the patch series or recipe) and build revision B (>= 1):
 //
-//	deb:  U+forgeS~<tag>uB        4.2.1+forge3~deb12u1, 4.2.1+forge3~ubuntu24.04u1
+//	deb:  U+forgeS-B~<tag>        4.2.1+forge3-1~deb12, 4.2.1+forge3-1~ubuntu24.04
 //	rpm:  Version U+forgeS        4.2.1+forge3
 //	      Release B.<dist>        1.el9, 1.el9.rocky, 1.el9.alma, 1.fc41
 //
@@ -66,7 +66,10 @@ var upstreamVersionRE = regexp.MustCompile(`^[0-9][0-9A-Za-z.~]*$`)
 // below the next upstream version (4.2.2-1). S is compared before B, so a
 // new series always wins over a rebuild of the old one. The rpm Release
 // holds only the build revision and the dist tag, kept apart from the
-// version. A release starting "0." (Fedora's pre-release habit) would sort
+// version. The Debian revision "B~<tag>" keeps the version non-native (a
+// native one would make lintian want changelog.gz instead of
+// changelog.Debian.gz) and sorts 12 below 13, so a distro upgrade does not
+// downgrade. A release starting "0." (Fedora's pre-release habit) would sort
 // below the distro's own "1.el9", so it is not used. The per-distro tag
 // keeps file names of different targets apart (Rocky and Alma mark their
 // own rebuilds ".rocky" and ".alma" the same way).
@@ -95,7 +98,7 @@ func MakeVersion(upstream string, series, build int, t Target) (Version, error) 
 	base := fmt.Sprintf("%s+forge%d", up, series)
 	return Version{
 		Upstream: up,
-		Deb:      fmt.Sprintf("%s~%su%d", base, debTag(t), build),
+		Deb:      fmt.Sprintf("%s-%d~%s", base, build, debTag(t)),
 		RPM:      base,
 		Release:  fmt.Sprintf("%d.%s", build, rpmTag),
 	}, nil

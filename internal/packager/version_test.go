@@ -33,12 +33,12 @@ func TestMakeVersionStrings(t *testing.T) {
 		target        Target
 		deb, rpm      string
 	}{
-		{"4.2.1", 3, 1, bookworm, "4.2.1+forge3~deb12u1", "4.2.1+forge3-1.deb12"},
-		{"4.2.1", 3, 2, noble, "4.2.1+forge3~ubuntu24.04u2", "4.2.1+forge3-2.ubuntu24.04"},
-		{"v3.19", 1, 1, Target{"rhel", "9.4", "amd64"}, "3.19+forge1~el9u1", "3.19+forge1-1.el9"},
-		{"3.19", 1, 1, el9, "3.19+forge1~el9rockyu1", "3.19+forge1-1.el9.rocky"},
-		{"3.19", 1, 1, Target{"almalinux", "9", "amd64"}, "3.19+forge1~el9almau1", "3.19+forge1-1.el9.alma"},
-		{"4.2-rc1", 1, 1, fc41, "4.2~rc1+forge1~fc41u1", "4.2~rc1+forge1-1.fc41"},
+		{"4.2.1", 3, 1, bookworm, "4.2.1+forge3-1~deb12", "4.2.1+forge3-1.deb12"},
+		{"4.2.1", 3, 2, noble, "4.2.1+forge3-2~ubuntu24.04", "4.2.1+forge3-2.ubuntu24.04"},
+		{"v3.19", 1, 1, Target{"rhel", "9.4", "amd64"}, "3.19+forge1-1~el9", "3.19+forge1-1.el9"},
+		{"3.19", 1, 1, el9, "3.19+forge1-1~el9rocky", "3.19+forge1-1.el9.rocky"},
+		{"3.19", 1, 1, Target{"almalinux", "9", "amd64"}, "3.19+forge1-1~el9alma", "3.19+forge1-1.el9.alma"},
+		{"4.2-rc1", 1, 1, fc41, "4.2~rc1+forge1-1~fc41", "4.2~rc1+forge1-1.fc41"},
 	}
 	for _, tt := range tests {
 		v := mustVersion(t, tt.up, tt.series, tt.build, tt.target)

@@ -1,0 +1,245 @@
+package packager
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/criu-forge/criu-forge/internal/signing"
+	"github.com/criu-forge/criu-forge/internal/testutil"
+)
+
+func runPackage(t *testing.T, spec Spec) *Result {
+	t.Helper()
+	res, err := Package(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Package: %v", err)
+	}
+	return res
+}
+
+func artifact(t *testing.T, res *Result, name, format string) Artifact {
+	t.Helper()
+	for _, a := range res.Artifacts {
+		if a.Name == name && a.Format == format {
+			return a
+		}
+	}
+	t.Fatalf("no %s package %s among %+v", format, name, res.Artifacts)
+	return Artifact{}
+}
+
+func output(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+var installedSizeRE = regexp.MustCompile(`(?m)^Installed-Size: [0-9]+$`)
+
+// debContents lists a .deb's data the way dpkg-deb --contents shows it,
+// without the sizes (they depend on the compiler that built the fixture).
+func debContents(t *testing.T, path string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(output(t, nil, "dpkg-deb", "--contents", path)), "\n") {
+		f := strings.Fields(line)
+		// perms owner/group size date time path [-> target]
+		b.WriteString(f[0] + " " + f[1] + " " + f[3] + " " + f[4] + " " + strings.Join(f[5:], " ") + "\n")
+	}
+	return b.String()
+}
+
+func TestPackageDebSingleReplace(t *testing.T) {
+	testutil.RequireTool(t, "dpkg-deb", "dpkg")
+	testutil.RequireTool(t, "dpkg-query", "dpkg")
+	out := t.TempDir()
+	res := runPackage(t, baseSpec(t, out))
+	if len(res.Artifacts) != 1 {
+		t.Fatalf("want one package, got %+v", res.Artifacts)
+	}
+	deb := artifact(t, res, "criu", FormatDeb)
+	if deb.File != "criu_3.17.1+forge3-1~deb12_amd64.deb" {
+		t.Errorf("file name %s", deb.File)
+	}
+
+	control := output(t, nil, "dpkg-deb", "--field", deb.Path)
+	testutil.Golden(t, "deb-single.control", []byte(installedSizeRE.ReplaceAllString(control, "Installed-Size: N")))
+	testutil.Golden(t, "deb-single.contents", []byte(debContents(t, deb.Path)))
+	if !strings.Contains(control, "Depends: libc6 (>= ") || !strings.Contains(control, "zlib1g (>= ") {
+		t.Errorf("Depends should come from DT_NEEDED through dpkg (libc6, zlib1g):\n%s", control)
+	}
+	if !dpkgNewer(t, deb.Version, "3.17.1-2+deb12u2") {
+		t.Errorf("%s does not sort above bookworm's criu", deb.Version)
+	}
+
+	// The manifest shipped inside is the external one without artifacts.
+	root := t.TempDir()
+	output(t, nil, "dpkg-deb", "-x", deb.Path, root)
+	inside := readManifest(t, filepath.Join(root, "usr/share/doc/criu/criu-forge.json"))
+	outside := readManifest(t, res.Manifest)
+	if len(inside.Artifacts) != 0 || inside.PackagedAt != "" {
+		t.Errorf("shipped manifest must not list artifacts or a time: %+v", inside)
+	}
+	if len(outside.Artifacts) != 1 || outside.Artifacts[0].SHA256 != deb.SHA256 || outside.PackagedAt == "" {
+		t.Errorf("external manifest artifacts: %+v", outside.Artifacts)
+	}
+	outside.Artifacts, outside.PackagedAt = nil, ""
+	a, _ := json.Marshal(inside)
+	b, _ := json.Marshal(outside)
+	if !bytes.Equal(a, b) {
+		t.Errorf("shipped and external manifests differ beyond artifacts:\n%s\n%s", a, b)
+	}
+	if inside.Upstream.Commit == "" || len(inside.Patches) != 2 || inside.Patches[0].URL == "" || inside.BuildKey != "bk-2222" {
+		t.Errorf("manifest lacks provenance: %+v", inside)
+	}
+	changelog := output(t, nil, "sh", "-c", "gzip -dc "+filepath.Join(root, "usr/share/doc/criu/changelog.Debian.gz"))
+	testutil.Golden(t, "deb-single.changelog", []byte(changelog))
+	for _, want := range []string{"PR #2449", "PR #2539", "CRIU 3.17.1"} {
+		if !strings.Contains(changelog, want) {
+			t.Errorf("changelog lacks %q:\n%s", want, changelog)
+		}
+	}
+}
+
+func readManifest(t *testing.T, path string) Manifest {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+func TestPackageIsReproducible(t *testing.T) {
+	testutil.RequireTool(t, "dpkg-query", "dpkg")
+	key := testutil.NewPGPKey(t, testutil.PGPKeyOptions{Name: "Forge Repro"})
+	keyFile := filepath.Join(t.TempDir(), "key.asc")
+	if err := os.WriteFile(keyFile, key.ArmoredPrivate, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var first []Artifact
+	for i := 0; i < 2; i++ {
+		spec := baseSpec(t, t.TempDir())
+		spec.Formats = []string{FormatDeb, FormatRPM}
+		spec.Split = SplitDistro
+		res := runPackage(t, spec)
+		if i == 0 {
+			first = res.Artifacts
+			continue
+		}
+		if len(res.Artifacts) != len(first) {
+			t.Fatalf("second run made %d packages, first %d", len(res.Artifacts), len(first))
+		}
+		for j, a := range res.Artifacts {
+			if a.File != first[j].File || a.SHA256 != first[j].SHA256 {
+				t.Errorf("%s differs between two runs (%s vs %s)", a.File, a.SHA256, first[j].SHA256)
+			}
+			x, _ := os.ReadFile(a.Path)
+			y, _ := os.ReadFile(first[j].Path)
+			if !bytes.Equal(x, y) {
+				t.Errorf("%s: bytes differ", a.File)
+			}
+		}
+	}
+}
+
+func TestPackageRPMSignedFromDebianTree(t *testing.T) {
+	testutil.RequireTool(t, "rpm", "rpm")
+	// A key made by gpg, as users make theirs: testutil.NewPGPKey's signing
+	// subkeys carry their back-signature in the hashed area, which rpm
+	// 4.18 refuses to import.
+	keyFile, pubFile, subkey := gpgKeyWithSigningSubkey(t, "s3cret-pass")
+	t.Setenv("TEST_RPM_PASSPHRASE", "s3cret-pass")
+
+	spec := baseSpec(t, t.TempDir())
+	spec.Formats = []string{FormatRPM}
+	spec.RPMSign = &signing.KeyOptions{Path: keyFile, PassphraseEnv: "TEST_RPM_PASSPHRASE", KeyID: subkey}
+	res := runPackage(t, spec)
+	r := artifact(t, res, "criu", FormatRPM)
+	if r.File != "criu-3.17.1+forge3-1.deb12.x86_64.rpm" {
+		t.Errorf("file name %s", r.File)
+	}
+	env := []string{"TZ=UTC", "LC_ALL=C"}
+	info := output(t, env, "rpm", "-qip", "--nosignature", r.Path)
+	info = regexp.MustCompile(`(?m)^Size\s*:.*$`).ReplaceAllString(info, "Size        : N")
+	info = regexp.MustCompile(`(?m)^Signature\s*:.*$`).ReplaceAllString(info, "Signature   : SIGNED")
+	testutil.Golden(t, "rpm-single.info", []byte(info))
+	testutil.Golden(t, "rpm-single.files", []byte(output(t, env, "rpm", "-qlp", "--nosignature", r.Path)))
+	reqs := output(t, env, "rpm", "-qp", "--requires", "--nosignature", r.Path)
+	if !strings.Contains(reqs, "libc6 >= ") {
+		t.Errorf("requires:\n%s", reqs)
+	}
+	changelog := output(t, env, "rpm", "-qp", "--changelog", "--nosignature", r.Path)
+	if !strings.Contains(changelog, "PR #2449") {
+		t.Errorf("rpm changelog lacks the patch's PR:\n%s", changelog)
+	}
+
+	// rpm -K with the public key imported into a private database.
+	db := t.TempDir()
+	output(t, nil, "rpm", "--dbpath", db, "--import", pubFile)
+	check := output(t, nil, "rpm", "--dbpath", db, "-Kv", r.Path)
+	if !strings.Contains(check, "Header V4 EdDSA/SHA256 Signature, key ID "+strings.ToLower(subkey[len(subkey)-8:])+": OK") {
+		t.Errorf("rpm -Kv shows no header signature:\n%s", check)
+	}
+	if strings.Contains(check, "NOKEY") || strings.Contains(check, "BAD") {
+		t.Errorf("rpm -K does not verify:\n%s", check)
+	}
+	// Without the key, rpm must not call it good.
+	if out, err := exec.Command("rpm", "--dbpath", t.TempDir(), "-K", r.Path).CombinedOutput(); err == nil {
+		t.Errorf("rpm -K passed without the public key:\n%s", out)
+	}
+	if strings.Contains(check, "s3cret") {
+		t.Error("passphrase leaked")
+	}
+}
+
+// gpgKeyWithSigningSubkey makes an Ed25519 key with a separate signing
+// subkey in a throw-away GNUPGHOME and returns the exported secret key
+// (passphrase-protected), the public key and the subkey's fingerprint.
+func gpgKeyWithSigningSubkey(t *testing.T, passphrase string) (secret, public, subkey string) {
+	testutil.RequireTool(t, "gpg", "gpg")
+	home := t.TempDir()
+	env := []string{"GNUPGHOME=" + home}
+	gpg := func(args ...string) string {
+		cmd := exec.Command("gpg", append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", passphrase}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("gpg %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out)
+	}
+	gpg("--quick-gen-key", "criu-forge test <test@example.invalid>", "ed25519", "sign", "0")
+	primary := ""
+	for _, line := range strings.Split(gpg("--list-keys", "--with-colons"), "\n") {
+		if f := strings.Split(line, ":"); f[0] == "fpr" && primary == "" {
+			primary = f[9]
+		}
+	}
+	gpg("--quick-add-key", primary, "ed25519", "sign", "0")
+	for _, line := range strings.Split(gpg("--list-keys", "--with-colons", "--with-subkey-fingerprints"), "\n") {
+		if f := strings.Split(line, ":"); f[0] == "fpr" && f[9] != primary {
+			subkey = f[9]
+		}
+	}
+	secret = filepath.Join(home, "secret.asc")
+	public = filepath.Join(home, "public.asc")
+	os.WriteFile(secret, []byte(gpg("--armor", "--export-secret-keys", primary)), 0o600)
+	os.WriteFile(public, []byte(gpg("--armor", "--export", primary)), 0o644)
+	return secret, public, subkey
+}
