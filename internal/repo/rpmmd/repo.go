@@ -80,7 +80,7 @@ func Open(dir string) (*Repo, error) {
 		case fi.Size() != p.PackageSize || fi.ModTime().Unix() != p.FileTime:
 			reread = append(reread, p.Href)
 		default:
-			if err := r.Add(p, p.Href); err != nil {
+			if err := r.add(p, p.Href, false); err != nil {
 				return r, r.scan()
 			}
 		}
@@ -171,7 +171,11 @@ func checkHref(href string) error {
 // package at an href already in use. When the file at href exists under
 // the root and has p's size, its mtime becomes p's file time, so the state
 // stays valid for the next Open.
-func (r *Repo) Add(p *Package, href string) error {
+func (r *Repo) Add(p *Package, href string) error { return r.add(p, href, true) }
+
+// add is Add; takeFileTime says whether to take the file time from the file
+// at href (Open already compared it with the record).
+func (r *Repo) add(p *Package, href string, takeFileTime bool) error {
 	if err := checkHref(href); err != nil {
 		return fmt.Errorf("add %s: %w", p.NEVRA(), err)
 	}
@@ -191,8 +195,10 @@ func (r *Repo) Add(p *Package, href string) error {
 	}
 	cp := *p
 	cp.Href = href
-	if fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(href))); err == nil && fi.Size() == p.PackageSize {
-		cp.FileTime = fi.ModTime().Unix()
+	if takeFileTime {
+		if fi, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(href))); err == nil && fi.Size() == p.PackageSize {
+			cp.FileTime = fi.ModTime().Unix()
+		}
 	}
 	r.byHref[href] = &cp
 	r.byNEVRA[nevra] = &cp
@@ -244,18 +250,24 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 		return fmt.Errorf("write yum metadata: %s is not a directory", repodata)
 	}
 
+	// Render the three files and the state concurrently, then write them
+	// concurrently too: their fsyncs overlap instead of queueing.
 	renderers := []struct {
 		kind   string
 		render func(xmlWriter, []*Package)
 	}{{"primary", writePrimary}, {"filelists", writeFilelists}, {"other", writeOther}}
 	files := make([]metadataFile, len(renderers))
-	errs := make([]error, len(renderers))
+	errs := make([]error, len(renderers)+1)
+	var stateJSON []byte
 	var wg sync.WaitGroup
 	for i, m := range renderers {
 		wg.Go(func() {
 			files[i], errs[i] = renderMetadata(m.kind, func(bw *bufio.Writer) { m.render(xmlWriter{bw}, pkgs) })
 		})
 	}
+	wg.Go(func() {
+		stateJSON, errs[len(renderers)] = json.Marshal(state{Version: stateVersion, Packages: pkgs})
+	})
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("write yum metadata: %w", err)
@@ -281,29 +293,33 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 			return fmt.Errorf("sign repomd.xml: %w", err)
 		}
 	}
-	stateJSON, err := json.Marshal(state{Version: stateVersion, Packages: pkgs})
-	if err != nil {
-		return fmt.Errorf("write yum state: %w", err)
-	}
 
 	if err := os.MkdirAll(repodata, 0o755); err != nil {
 		return fmt.Errorf("write yum metadata: %w", err)
 	}
-	for _, f := range files {
-		if err := f.store(repodata); err != nil {
-			return fmt.Errorf("write yum metadata: %w", err)
-		}
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, StateFile), stateJSON, 0o644); err != nil {
-		return fmt.Errorf("write yum state: %w", err)
-	}
 	ascPath := filepath.Join(repodata, "repomd.xml.asc")
-	if sig != nil {
-		if err := fsutil.WriteFileAtomic(ascPath, sig, 0o644); err != nil {
-			return fmt.Errorf("write yum metadata signature: %w", err)
-		}
-	} else if err := os.Remove(ascPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove stale signature: %w", err)
+	writes := []func() error{
+		func() error { return fsutil.WriteFileAtomic(filepath.Join(repodata, StateFile), stateJSON, 0o644) },
+		func() error {
+			if sig != nil {
+				return fsutil.WriteFileAtomic(ascPath, sig, 0o644)
+			}
+			if err := os.Remove(ascPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("remove stale signature: %w", err)
+			}
+			return nil
+		},
+	}
+	for _, f := range files {
+		writes = append(writes, func() error { return f.store(repodata) })
+	}
+	errs = make([]error, len(writes))
+	for i, write := range writes {
+		wg.Go(func() { errs[i] = write() })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("write yum metadata: %w", err)
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, "repomd.xml"), repomd.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write yum metadata: %w", err)

@@ -3,10 +3,12 @@
 package rpmtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goreleaser/nfpm/v2"
@@ -176,4 +178,66 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// CorpusSpec is the i-th package of a benchmark corpus: small, with a few
+// files, dependencies and a changelog, like a typical split package.
+func CorpusSpec(i int) Spec {
+	name := fmt.Sprintf("bench-pkg-%04d", i)
+	return Spec{
+		Name: name, Version: fmt.Sprintf("1.0.%d", i), Release: "1",
+		Files: map[string]string{
+			"/usr/bin/" + name:                     "#!/bin/sh\necho " + name + "\n",
+			"/usr/share/doc/" + name + "/README":   "about " + name + "\n",
+			"/usr/lib64/" + name + "/data.txt":     strings.Repeat("data ", 20),
+			"/usr/share/man/man1/" + name + ".1":   ".TH " + name + "\n",
+			"/usr/share/" + name + "/defaults.cfg": "x=1\n",
+		},
+		Config:    map[string]string{"/etc/" + name + ".conf": "# " + name + "\n"},
+		Dirs:      []string{"/var/lib/" + name},
+		Requires:  []string{"bash", "libc.so.6()(64bit)", fmt.Sprintf("bench-pkg-%04d >= 1.0", i/2)},
+		Provides:  []string{name + "-virtual = 1.0"},
+		Changelog: []Change{{Version: "1.0-1", Packager: "Bench <bench@example.org>", Date: time.Date(2025, 1, 1+i%28, 0, 0, 0, 0, time.UTC), Notes: []string{"first release"}}},
+	}
+}
+
+// Corpus builds packages first..first+n-1 of the benchmark corpus into dir,
+// reusing those already there, and returns their paths. All get one fixed
+// mtime so metadata made from them is reproducible.
+func Corpus(dir string, first, n, workers int) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	paths := make([]string, n)
+	errs := make([]error, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	mtime := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range max(workers, 1) {
+		wg.Go(func() {
+			for i := range next {
+				s := CorpusSpec(first + i)
+				p := filepath.Join(dir, s.FileName())
+				if _, err := os.Stat(p); err != nil {
+					tmp := filepath.Join(dir, ".build-"+s.Name)
+					built, err := Build(tmp, s)
+					if err == nil {
+						err = os.Rename(built, p)
+					}
+					os.RemoveAll(tmp)
+					if err != nil {
+						errs[i] = err
+						continue
+					}
+				}
+				paths[i], errs[i] = p, os.Chtimes(p, mtime, mtime)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return paths, errors.Join(errs...)
 }
