@@ -1,0 +1,209 @@
+package source
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+
+	"github.com/criu-forge/criu-forge/internal/testutil"
+	"github.com/criu-forge/criu-forge/internal/testutil/upstream"
+)
+
+// debianArchive serves a minimal signed Debian archive on loopback: sid's
+// InRelease (signed by a throwaway key), main's Sources.gz listing
+// criu 4.2.1-1, and the real orig tarball in the pool.
+func debianArchive(t *testing.T) (mirror, keyring string, requests *atomic.Int32) {
+	t.Helper()
+	tarball, err := os.ReadFile(testutil.CRIUTarball(t, "4.2.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	origSum := sha256.Sum256(tarball)
+	var sources bytes.Buffer
+	zw := gzip.NewWriter(&sources)
+	fmt.Fprintf(zw, "Package: criu\nVersion: 4.2.1-1\nDirectory: pool/main/c/criu\nChecksums-Sha256:\n %x %d criu_4.2.1.orig.tar.xz\n\n", origSum, len(tarball))
+	zw.Close()
+	sourcesSum := sha256.Sum256(sources.Bytes())
+	release := fmt.Sprintf("Origin: Debian\nLabel: Debian\nSuite: unstable\nCodename: sid\nDate: %s\nValid-Until: %s\nComponents: main\nSHA256:\n %x %d main/source/Sources.gz\n",
+		time.Now().Add(-time.Hour).UTC().Format(time.RFC1123), time.Now().Add(24*time.Hour).UTC().Format(time.RFC1123), sourcesSum, sources.Len())
+
+	key := testutil.NewPGPKey(t, testutil.PGPKeyOptions{Name: "archive"})
+	signers, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(key.ArmoredPrivate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inRelease bytes.Buffer
+	w, err := clearsign.Encode(&inRelease, signers[0].PrivateKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(release))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	keyring = filepath.Join(t.TempDir(), "archive.asc")
+	if err := os.WriteFile(keyring, key.ArmoredPublic, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"dists/sid/InRelease":                     inRelease.Bytes(),
+		"dists/sid/main/source/Sources.gz":        sources.Bytes(),
+		"pool/main/c/criu/criu_4.2.1.orig.tar.xz": tarball,
+	}
+	requests = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		data, ok := files[strings.TrimPrefix(r.URL.Path, "/debian/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/debian/", keyring, requests
+}
+
+// TestFetchDebianSourceAlternative: the git upstream does not answer, the
+// Debian archive does; the base is the import of Debian's orig tarball,
+// with the same tree as a tarball import of the same file, and offline
+// the cache answers.
+func TestFetchDebianSourceAlternative(t *testing.T) {
+	f := upstream.New(t)
+	mirror, keyring, requests := debianArchive(t)
+	cache := t.TempDir()
+	alts := []Alternative{
+		{Git: &GitSpec{URL: filepath.Join(t.TempDir(), "no-such.git"), Ref: "v4.2.1", Commit: f.Commits["v4.2.1"]}},
+		{Debian: &DebianSpec{Package: "criu", Version: "4.2.1-1", Suite: "sid", Mirror: mirror, Keyring: keyring}},
+	}
+	var log bytes.Buffer
+	base, err := Fetch(context.Background(), alts, Options{CacheDir: cache, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base.Kind != "debian-source" || base.Alternative != 1 || len(base.Tried) != 1 || !strings.Contains(base.Tried[0].Error(), "no-such.git") {
+		t.Errorf("kind %q alternative %d tried %v", base.Kind, base.Alternative, base.Tried)
+	}
+	sum := fileSHA256(t, testutil.CRIUTarball(t, "4.2.1"))
+	if want := "debian-source criu 4.2.1-1 sid sha256:" + sum; !strings.HasPrefix(base.Describe, want) {
+		t.Errorf("describe %q, want prefix %q", base.Describe, want)
+	}
+	if !strings.Contains(log.String(), "trying the next alternative") {
+		t.Errorf("log does not say the first alternative failed:\n%s", log.String())
+	}
+	commit, err := base.Repo.CommitObject(base.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarBase, err := Fetch(context.Background(), []Alternative{{Tarball: &TarballSpec{URL: testutil.CRIUTarball(t, "4.2.1"), SHA256: sum}}}, Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarCommit, _ := tarBase.Repo.CommitObject(tarBase.Commit)
+	if commit.TreeHash != tarCommit.TreeHash {
+		t.Errorf("debian-source tree %s, tarball tree %s", commit.TreeHash, tarCommit.TreeHash)
+	}
+
+	before := requests.Load()
+	again, err := Fetch(context.Background(), alts[1:], Options{CacheDir: cache, Offline: true})
+	if err != nil || again.Commit != base.Commit {
+		t.Fatalf("offline from cache: %v", err)
+	}
+	if requests.Load() != before {
+		t.Errorf("offline fetch made %d requests", requests.Load()-before)
+	}
+}
+
+// TestFetchAlternativesAllFail: every failure is in the error, each named
+// by its alternative.
+func TestFetchAlternativesAllFail(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "gone.git")
+	alts := []Alternative{
+		{Git: &GitSpec{URL: missing, Ref: "v4.2.1"}},
+		{Tarball: &TarballSpec{URL: filepath.Join(t.TempDir(), "criu.tar.xz"), SHA256: strings.Repeat("0", 64)}},
+		{},
+	}
+	_, err := Fetch(context.Background(), alts, Options{CacheDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"no upstream source answered", "alternative 1 (git " + missing, "alternative 2 (tarball ", "criu.tar.xz", "alternative 3 (empty): an alternative must name exactly one"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestFetchGitFirst: when git answers, later alternatives are not touched,
+// and Describe names ref and commit; a branch says it floats.
+func TestFetchGitFirst(t *testing.T) {
+	f := upstream.New(t)
+	url := f.Serve(t)
+	cache := t.TempDir()
+	never := &TarballSpec{URL: "http://127.0.0.1:1/never.tar.xz", SHA256: strings.Repeat("1", 64)}
+	tests := []struct {
+		spec     GitSpec
+		commit   string
+		describe string
+	}{
+		{GitSpec{URL: url, Ref: "v4.2.1", Commit: f.Commits["v4.2.1"]}, f.Commits["v4.2.1"], "git " + url + " v4.2.1 (" + f.Commits["v4.2.1"] + ")"},
+		{GitSpec{URL: url, Ref: "v4.1.1", Commit: f.Commits["v4.1.1"][:12]}, f.Commits["v4.1.1"], "git " + url + " v4.1.1 (" + f.Commits["v4.1.1"] + ")"},
+		{GitSpec{URL: url, Ref: "criu-dev"}, f.Commits["v4.2.1"], "git " + url + " criu-dev (branch, floats: resolved now to " + f.Commits["v4.2.1"] + "; the lock pins it)"},
+		{GitSpec{URL: url, Commit: f.PRs[102].Head}, f.PRs[102].Head, "git " + url + " " + f.PRs[102].Head},
+		{GitSpec{URL: url, Ref: "refs/pull/101/head"}, f.PRs[101].Head, "floats"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec.Ref+tt.spec.Commit, func(t *testing.T) {
+			spec := tt.spec
+			base, err := Fetch(context.Background(), []Alternative{{Git: &spec}, {Tarball: never}}, Options{CacheDir: cache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if base.Kind != "git" || base.Alternative != 0 || len(base.Tried) != 0 || base.Commit.String() != tt.commit {
+				t.Errorf("got %s %d %v %s", base.Kind, base.Alternative, base.Tried, base.Commit)
+			}
+			if !strings.Contains(base.Describe, tt.describe) {
+				t.Errorf("describe %q, want %q", base.Describe, tt.describe)
+			}
+			c, _ := base.Repo.CommitObject(base.Commit)
+			if !base.Date.Equal(c.Committer.When) {
+				t.Errorf("date %s, commit date %s", base.Date, c.Committer.When)
+			}
+		})
+	}
+}
+
+// TestFetchDebianRealArchive fetches criu 4.2.1-1 from the archive the
+// machine's apt configuration names and checks that the import equals the
+// import of the fixture tarball (the same release).
+func TestFetchDebianRealArchive(t *testing.T) {
+	testutil.RequireHeavy(t)
+	tarball := testutil.CRIUTarball(t, "4.2.1")
+	base, err := Fetch(context.Background(), []Alternative{{Debian: &DebianSpec{Package: "criu", Version: "4.2.1-1", Suite: "sid"}}}, Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Fetch(context.Background(), []Alternative{{Tarball: &TarballSpec{URL: tarball, SHA256: fileSHA256(t, tarball)}}}, Options{CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := base.Repo.CommitObject(base.Commit)
+	exp, _ := want.Repo.CommitObject(want.Commit)
+	if got.TreeHash != exp.TreeHash {
+		t.Errorf("archive import tree %s, fixture tarball tree %s", got.TreeHash, exp.TreeHash)
+	}
+	t.Log(base.Describe)
+}
