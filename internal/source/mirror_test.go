@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -337,13 +342,31 @@ func TestMirrorOffline(t *testing.T) {
 	}
 }
 
-// TestMirrorInterruptedClone: a clone cut short leaves nothing at the
-// mirror's path, and the next Update cleans up and clones.
+// TestMirrorInterruptedClone: a clone cut off in the middle of the pack
+// leaves nothing at the mirror's path, and the next Update cleans up what
+// a killed process left and clones.
 func TestMirrorInterruptedClone(t *testing.T) {
 	f := upstream.New(t)
-	url := f.Serve(t)
+	target, err := url.Parse(f.Serve(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A proxy that cancels the clone once pack data has started to flow.
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if strings.HasSuffix(resp.Request.URL.Path, "/git-upload-pack") {
+			resp.Body = &cancelAfter{ReadCloser: resp.Body, n: 64 << 10, cancel: cancel}
+		}
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	defer srv.Close()
+	upstreamURL := srv.URL + target.Path
+
 	cache := t.TempDir()
-	m, err := OpenMirror(cache, url, false)
+	m, err := OpenMirror(cache, upstreamURL, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,20 +375,72 @@ func TestMirrorInterruptedClone(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(stale, "objects"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
 	if err := m.Update(ctx); err == nil {
-		t.Fatal("Update with a cancelled context succeeded")
+		t.Fatal("Update cancelled in the middle of the pack succeeded")
 	}
 	if _, err := os.Stat(m.Path()); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("an interrupted clone left %s", m.Path())
 	}
-	if _, err := OpenMirror(cache, url, true); err == nil {
+	if _, err := OpenMirror(cache, upstreamURL, true); err == nil {
 		t.Error("offline open found a mirror after an interrupted clone")
 	}
-	update(t, m)
-	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stale temporary clone %s not removed", stale)
+	if err := m.Update(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := m.Resolve("v4.2.1"); err != nil || got.String() != f.Commits["v4.2.1"] {
+		t.Errorf("after a clean clone: %s, %v", got, err)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(cache, "git", ".*tmp-*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary clones left: %v", leftovers)
+	}
+}
+
+// cancelAfter cancels a context once n bytes went through.
+type cancelAfter struct {
+	io.ReadCloser
+	n      int
+	cancel func()
+}
+
+func (c *cancelAfter) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	if c.n -= n; c.n <= 0 {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestMirrorConcurrentUpdates: two processes' worth of Updates of one URL
+// at once give one complete mirror; the lock serializes them.
+func TestMirrorConcurrentUpdates(t *testing.T) {
+	f := upstream.New(t)
+	cache := t.TempDir()
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			m, err := OpenMirror(cache, f.Dir, false)
+			if err == nil {
+				err = m.Update(context.Background())
+			}
+			if err == nil {
+				_, err = m.Resolve("v4.2.1")
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(cache, "git"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 2 { // the mirror and its lock file
+		t.Errorf("cache/git holds %v", names)
 	}
 }
 
@@ -382,4 +457,32 @@ func TestRedactURL(t *testing.T) {
 	if MirrorPath("/c", "https://user:secret@example.org/criu.git") != MirrorPath("/c", "https://example.org/criu.git") {
 		t.Error("credentials change the mirror path")
 	}
+}
+
+// TestNoSecretInErrors: a token in the upstream URL appears in no error,
+// log line or path.
+func TestNoSecretInErrors(t *testing.T) {
+	var log bytes.Buffer
+	cache := t.TempDir()
+	for _, alt := range []Alternative{
+		{Git: &GitSpec{URL: "http://user:s3cret-token@127.0.0.1:1/criu.git", Ref: "v4.2.1"}},
+		{Tarball: &TarballSpec{URL: "http://user:s3cret-token@127.0.0.1:1/criu.tar.xz", SHA256: strings.Repeat("a", 64)}},
+	} {
+		_, err := Fetch(context.Background(), []Alternative{alt}, Options{CacheDir: cache, Log: &log})
+		if err == nil {
+			t.Fatal("a dead upstream answered")
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error shows the token: %v", err)
+		}
+	}
+	if strings.Contains(log.String(), "s3cret") {
+		t.Errorf("log shows the token: %s", log.String())
+	}
+	filepath.Walk(cache, func(p string, _ os.FileInfo, _ error) error {
+		if strings.Contains(p, "s3cret") {
+			t.Errorf("cache path shows the token: %s", p)
+		}
+		return nil
+	})
 }

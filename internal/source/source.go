@@ -248,7 +248,7 @@ func fetchDebian(ctx context.Context, req debsrc.Request, opts Options) (*Base, 
 	}
 	sum := strings.ToLower(res.SHA256)
 	base, err := lookupImport(opts.CacheDir, sum)
-	if err == nil && base == nil {
+	if err != nil || base == nil {
 		base, err = importTarball(ctx, opts.CacheDir, res.Path, sum, res.Name, redactURL(res.URL), opts.Log)
 	}
 	if err != nil {

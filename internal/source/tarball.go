@@ -60,11 +60,10 @@ func fetchTarball(ctx context.Context, spec TarballSpec, opts Options) (*Base, e
 		return nil, fmt.Errorf("tarball %s: sha256 %q is not 64 hex digits", redactURL(spec.URL), spec.SHA256)
 	}
 	name := tarballName(spec.URL)
+	// Unlocked fast path; any doubt (a ref being written right now, a
+	// damaged repository) is settled by importTarball under the lock.
 	imp, err := lookupImport(opts.CacheDir, sum)
-	if err != nil {
-		return nil, err
-	}
-	if imp == nil {
+	if err != nil || imp == nil {
 		file, err := cacheTarball(ctx, spec.URL, sum, opts)
 		if err != nil {
 			return nil, err
