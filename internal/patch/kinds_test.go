@@ -88,7 +88,6 @@ func kindsRepo(t *testing.T) (string, []string) {
 	return dir, commits
 }
 
-
 // TestApplyEveryKindOfChange applies each commit, as FromCommit and as
 // `git format-patch` output, onto its parent and expects exactly the
 // commit's tree; then reverts to the parent to see it reported contained.
