@@ -2,6 +2,7 @@ package patch
 
 import (
 	"os"
+	"strconv"
 	"os/exec"
 	"strings"
 	"testing"
@@ -69,3 +70,5 @@ func blobAt(t testing.TB, repo *git.Repository, commit plumbing.Hash, path strin
 	}
 	return f.Hash
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
