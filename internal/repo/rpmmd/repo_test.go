@@ -317,3 +317,51 @@ func FuzzReadPackage(f *testing.F) {
 		checkWellFormed(t, buf.Bytes())
 	})
 }
+
+// TestWriteNewGeneration follows the publisher's flow: open the current
+// generation, add a package, write the next generation into another
+// directory whose packages are hard links, and open that one without
+// reading the old packages again.
+func TestWriteNewGeneration(t *testing.T) {
+	gen1, gen2 := t.TempDir(), t.TempDir()
+	specs := sampleSpecs()
+	old := buildSamples(t, gen1, specs[:2])
+	writeRepo(t, gen1)
+
+	if err := os.Mkdir(filepath.Join(gen2, "Packages"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range old {
+		if err := os.Link(p, filepath.Join(gen2, "Packages", filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	added := buildSamples(t, gen2, specs[2:])[0]
+	r, err := Open(gen1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(readPkg(t, added), "Packages/"+filepath.Base(added)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(gen2, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(gen1, "repodata", "repomd.xml")); err != nil {
+		t.Fatal(err)
+	}
+	// Unchanged packages are not read again: garbage of the same size and
+	// mtime goes unnoticed.
+	fi, _ := os.Stat(old[0])
+	if err := os.WriteFile(old[0], make([]byte, fi.Size()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(old[0], fi.ModTime(), fi.ModTime())
+	r2, err := Open(gen2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(r2.Packages()); got != 3 {
+		t.Errorf("next generation has %d packages, want 3", got)
+	}
+}
