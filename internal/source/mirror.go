@@ -384,7 +384,14 @@ func (m *Mirror) EnsureCommits(ctx context.Context, ids ...string) error {
 		}
 		specs = append(specs, config.RefSpec(id+":"+commitRefPrefix+id))
 	}
-	if err := m.locked(ctx, func() error { return m.fetch(ctx, m.repo, specs, false) }); err != nil {
+	err := m.locked(ctx, func() error { return m.fetch(ctx, m.repo, specs, false) })
+	if errors.Is(err, git.ErrExactSHA1NotSupported) {
+		return fmt.Errorf("fetch commits %s by id: %s does not allow fetching commits by id (uploadpack.allowReachableSHA1InWant): name a branch, tag or pull request that holds them: %w", strings.Join(missing, ", "), redactURL(m.url), err)
+	}
+	if err != nil && strings.Contains(err.Error(), "not our ref") {
+		return fmt.Errorf("fetch commits %s by id: upstream does not have them (force-pushed away, or a wrong id): %w", strings.Join(missing, ", "), err)
+	}
+	if err != nil {
 		return fmt.Errorf("fetch commits %s by id: %w", strings.Join(missing, ", "), err)
 	}
 	for _, id := range missing {
@@ -454,7 +461,7 @@ func (m *Mirror) resolve(ref string) (plumbing.Hash, refKind, error) {
 		h, err := m.resolveHash(ref)
 		return h, kindCommit, err
 	}
-	return plumbing.ZeroHash, "", fmt.Errorf("ref %s not found in the mirror %s of %s (no such tag, branch or commit)", ref, m.path, redactURL(m.url))
+	return plumbing.ZeroHash, "", fmt.Errorf("ref %s not found in the mirror %s of %s (no such tag, branch or commit: check the recipe's ref)", ref, m.path, redactURL(m.url))
 }
 
 // resolveHash finds a commit by full or abbreviated id, peeling tag objects.

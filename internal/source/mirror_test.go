@@ -266,6 +266,12 @@ func TestMirrorEnsureCommits(t *testing.T) {
 	if err := m.EnsureCommits(context.Background(), "abcdef1"); err == nil || !strings.Contains(err.Error(), "full 40-character id") {
 		t.Errorf("abbreviated missing id: %v", err)
 	}
+	// A server that refuses wants by id gets a message saying what to do.
+	gitIn(t, f.Dir, "config", "uploadpack.allowReachableSHA1InWant", "false")
+	other := f.PRs[101].Commits[0]
+	if err := m.EnsureCommits(context.Background(), other); err == nil || !strings.Contains(err.Error(), "does not allow fetching commits by id") {
+		t.Errorf("server without allowReachableSHA1InWant: %v", err)
+	}
 }
 
 // TestMirrorMovedTag moves a release tag upstream: the mirror follows, keeps

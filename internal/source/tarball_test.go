@@ -285,6 +285,28 @@ func TestCachedTarballChanged(t *testing.T) {
 	}
 }
 
+// TestCachedTarballReused: a verified tarball already in the cache (as
+// debsrc leaves one) is imported without any network, even offline.
+func TestCachedTarballReused(t *testing.T) {
+	tarball := testutil.CRIUTarball(t, "4.2.1")
+	sum := fileSHA256(t, tarball)
+	cache := t.TempDir()
+	data, _ := os.ReadFile(tarball)
+	if err := os.MkdirAll(filepath.Join(cache, "tarballs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tarballPath(cache, sum), data, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	base, err := Fetch(context.Background(), []Alternative{{Tarball: &TarballSpec{URL: "https://upstream.invalid/criu-4.2.1.tar.xz", SHA256: sum}}}, Options{CacheDir: cache, Offline: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(base.Describe, "https://upstream.invalid/criu-4.2.1.tar.xz") {
+		t.Errorf("describe %q", base.Describe)
+	}
+}
+
 func assertNoCachedTarballs(t *testing.T, cache string) {
 	t.Helper()
 	entries, _ := os.ReadDir(filepath.Join(cache, "tarballs"))
