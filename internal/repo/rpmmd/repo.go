@@ -156,10 +156,10 @@ func checkHref(href string) error {
 		strings.HasPrefix(href, "repodata/") || !strings.HasSuffix(href, ".rpm") {
 		return fmt.Errorf("package location %q must be a clean relative path to an .rpm inside the repository, outside repodata/", href)
 	}
-	for _, c := range href {
-		if c < 0x20 || c == 0x7f {
-			return fmt.Errorf("package location %q holds a control character", href)
-		}
+	// Clients join the location onto the repository URL: characters a URL
+	// gives meaning to would make them fetch another file.
+	if i := strings.IndexFunc(href, func(c rune) bool { return c <= ' ' || c == 0x7f || strings.ContainsRune("%?#", c) }); i >= 0 {
+		return fmt.Errorf("package location %q holds %q, which clients would not fetch as written: rename the file", href, href[i])
 	}
 	return nil
 }

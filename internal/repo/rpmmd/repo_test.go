@@ -49,7 +49,9 @@ func TestAdd(t *testing.T) {
 		{"unclean href", b, "Packages/../../x.rpm", "clean relative path"},
 		{"href into repodata", b, "repodata/x.rpm", "outside repodata"},
 		{"not an rpm name", b, "Packages/x.deb", "clean relative path"},
-		{"control character", b, "Packages/x\n.rpm", "control character"},
+		{"control character", b, "Packages/x\n.rpm", "rename the file"},
+		{"URL query", b, "Packages/x?.rpm", "rename the file"},
+		{"space", b, "Packages/x y.rpm", "rename the file"},
 		{"new package", b, hrefB, ""},
 	}
 	r, err := Open(t.TempDir())
@@ -210,6 +212,22 @@ func TestWrite(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, "repodata")); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("repodata written for an incomplete tree: %v", err)
+		}
+	})
+	t.Run("empty repository", func(t *testing.T) {
+		out := t.TempDir()
+		empty, err := Open(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := empty.Write(out, nil); err != nil {
+			t.Fatal(err)
+		}
+		docs, _ := repoFiles(t, out)
+		for _, kind := range []string{"primary", "filelists", "other"} {
+			if docs[kind] == nil || docs[kind].Attrs["packages"] != "0" || len(docs[kind].Children) != 0 {
+				t.Errorf("%s of an empty repository: %+v", kind, docs[kind])
+			}
 		}
 	})
 	t.Run("deterministic", func(t *testing.T) {

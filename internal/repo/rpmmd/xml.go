@@ -20,7 +20,7 @@ func (w xmlWriter) text(s string, attr bool) {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '&' && c != '<' && c != '>' && c != '"' {
+		if plainASCII[c] {
 			i++
 			continue
 		}
@@ -63,6 +63,14 @@ func (w xmlWriter) text(s string, attr bool) {
 	}
 	w.WriteString(s[last:])
 }
+
+// plainASCII marks the bytes text writes as they are in any context.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '&' && c != '<' && c != '>' && c != '"'
+	}
+	return t
+}()
 
 // xmlChar reports whether XML 1.0 allows r (the Char production).
 func xmlChar(r rune) bool {
