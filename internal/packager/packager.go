@@ -155,7 +155,11 @@ func Package(ctx context.Context, spec Spec) (*Result, error) {
 
 	var plans []*plannedPackage
 	for _, format := range formats {
-		plans = append(plans, spec.plan(format, ver, staged, scan, libs)...)
+		planned, err := spec.plan(format, ver, staged, scan, libs)
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, planned...)
 	}
 	man := Manifest{
 		Schema: ManifestSchema, Name: spec.Name, Target: spec.Target, Mode: spec.Mode, Split: spec.Split,
@@ -315,7 +319,7 @@ func contains(list []string, s string) bool {
 
 // plan groups the staged files into the packages of one format and
 // computes their relations.
-func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan, libs map[string]Dependency) []*plannedPackage {
+func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan, libs map[string]Dependency) ([]*plannedPackage, error) {
 	sonames := libSonamesOf(staged)
 	flavor := strings.TrimPrefix(s.Name, "criu-")
 	nameOf := func(r role) (name, base string) {
@@ -398,12 +402,19 @@ func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan,
 			doc.Replaces = append(doc.Replaces, rel(s.Name, "<<", full))
 			doc.Breaks = append(doc.Breaks, rel(s.Name, "<<", full))
 		}
+		if format == FormatRPM {
+			pc, err := pkgConfigProvides(s.StageDir, p.Files)
+			if err != nil {
+				return nil, err
+			}
+			doc.Provides = append(doc.Provides, pc...)
+		}
 		doc.Depends = s.depends(p, format, full, scan, libs, pkgOf, byName, rel)
 		doc.Files = countFiles(p.Files)
 		p.Doc = doc
 		out = append(out, p)
 	}
-	return out
+	return out, nil
 }
 
 // depends computes a package's runtime relations: resolved libraries its
@@ -618,6 +629,16 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 		}
 	case FormatRPM:
 		packager = rpm.DefaultRPM
+		if shipsSharedLibrary(p.Files) {
+			// EL and Fedora run ldconfig from glibc's file triggers too; the
+			// explicit call is what rpmlint and older releases expect.
+			ldconfig := filepath.Join(dir, "ldconfig.sh")
+			if err := os.WriteFile(ldconfig, []byte("#!/bin/sh\n/sbin/ldconfig\n"), 0o755); err != nil {
+				return Artifact{}, err
+			}
+			info.Scripts.PostInstall, info.Scripts.PostRemove = ldconfig, ldconfig
+		}
+
 		info.RPM.Compression = "xz"
 		info.RPM.Summary = s.packageSummary(p)
 		info.RPM.Group = rpmGroup(p.Roles)
@@ -698,8 +719,8 @@ func content(stage string, f stagedFile, format string, mtime time.Time) *files.
 		fi.Mode = 0o777
 		return &files.Content{Source: f.Target, Destination: f.Dest(), Type: files.TypeSymlink, FileInfo: fi}
 	}
-	if isSharedLibraryName(f.Rel) {
-		fi.Mode &^= 0o111 // as dh_fixperms does: libraries are not programs
+	if format == FormatDeb && isSharedLibraryName(f.Rel) {
+		fi.Mode &^= 0o111 // as dh_fixperms does; rpm's convention keeps libraries 0755
 	}
 	fi.Size = f.Size
 	c := &files.Content{Source: filepath.Join(stage, filepath.FromSlash(f.Rel)), Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
@@ -713,6 +734,37 @@ func isSharedLibraryName(rel string) bool {
 	base := path.Base(rel)
 	return strings.HasSuffix(base, ".so") || strings.Contains(base, ".so.")
 }
+
+// pkgConfigProvides are the "pkgconfig(criu) = 4.2.1" capabilities rpm's
+// automatic provides would derive from the package's .pc files.
+func pkgConfigProvides(stage string, fs []stagedFile) ([]string, error) {
+	var out []string
+	for _, f := range fs {
+		if !strings.HasSuffix(f.Rel, ".pc") || !strings.Contains(f.Rel, "/pkgconfig/") || f.Mode&os.ModeType != 0 {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(stage, filepath.FromSlash(f.Rel)))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.Rel, err)
+		}
+		name := strings.TrimSuffix(path.Base(f.Rel), ".pc")
+		provide := "pkgconfig(" + name + ")"
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "Version:"); ok && pcVersionRE.MatchString(strings.TrimSpace(v)) {
+				provide += " = " + strings.TrimSpace(v)
+			}
+		}
+		if pcNameRE.MatchString(name) {
+			out = append(out, provide)
+		}
+	}
+	return out, nil
+}
+
+var (
+	pcNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.+-]+$`)
+	pcVersionRE = regexp.MustCompile(`^[0-9][A-Za-z0-9.+~_]*$`)
+)
 
 func shipsSharedLibrary(fs []stagedFile) bool {
 	for _, f := range fs {
