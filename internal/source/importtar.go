@@ -135,6 +135,9 @@ func (ti *treeImporter) add(hdr *tar.Header, body io.Reader) error {
 		return ti.put(parts, hdr.Name, &node{mode: mode, blob: h})
 	case tar.TypeSymlink:
 		// A link stays a link whatever it points at: nothing follows it here.
+		if gitSpecialName(parts[len(parts)-1]) {
+			return fmt.Errorf("%w: %s is a symbolic link, which git refuses for its own control files", ErrUnsafeArchive, hdr.Name)
+		}
 		h, err := ti.blob(strings.NewReader(hdr.Linkname), int64(len(hdr.Linkname)))
 		if err != nil {
 			return err
@@ -175,6 +178,16 @@ func archivePath(name string) ([]string, error) {
 		parts = append(parts, p)
 	}
 	return parts, nil
+}
+
+// gitSpecialName reports the files git reads from a tree and refuses as
+// symbolic links (git fsck: gitmodulesSymlink and friends).
+func gitSpecialName(name string) bool {
+	switch strings.ToLower(name) {
+	case ".gitmodules", ".gitattributes", ".gitignore", ".mailmap":
+		return true
+	}
+	return false
 }
 
 // dir returns the directory at parts, creating missing ones; it refuses to

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
@@ -26,7 +27,11 @@ func FuzzImportTar(f *testing.F) {
 			t.Fatalf("accepted archive gives an unreadable tree: %v", err)
 		}
 		err = tree.Files().ForEach(func(file *object.File) error {
-			for _, part := range strings.Split(file.Name, "/") {
+			parts := strings.Split(file.Name, "/")
+			if file.Mode == filemode.Symlink && gitSpecialName(parts[len(parts)-1]) {
+				t.Fatalf("accepted symbolic link %q", file.Name)
+			}
+			for _, part := range parts {
 				if part == "" || part == "." || part == ".." || strings.EqualFold(part, ".git") {
 					t.Fatalf("accepted path %q", file.Name)
 				}

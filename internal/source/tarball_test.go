@@ -386,6 +386,7 @@ func TestImportTarSafety(t *testing.T) {
 		{name: "hard link to a folder", entries: []entry{reg("p/d/a", "x"), {name: "p/h", link: "p/d", typ: tar.TypeLink}}, err: "not an earlier file"},
 		{name: ".git inside", entries: []entry{reg("p/.git/config", "x")}, err: ".git entry"},
 		{name: ".GIT inside", entries: []entry{reg("p/x/.GIT/hooks/post-checkout", "x")}, err: ".git entry"},
+		{name: "symlinked .gitmodules", entries: []entry{reg("p/a", "x"), {name: "p/sub/.GitModules", link: "/etc/passwd", typ: tar.TypeSymlink}}, err: "git refuses"},
 		{name: "folder then file", entries: []entry{reg("p/d/a", "x"), reg("p/d", "x")}, err: "both a folder and a file"},
 		{name: "empty archive", entries: nil, err: "no files"},
 		{name: "only folders", entries: []entry{{name: "p/", typ: tar.TypeDir}, {name: "p/q/", typ: tar.TypeDir}}, err: "only folders"},
