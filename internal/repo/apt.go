@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -23,23 +24,21 @@ const component = "main"
 // .deb has them, with the repository's Filename, Size and hashes before
 // Description (where dpkg-scanpackages puts them).
 func writePackagesEntry(b *bytes.Buffer, d *debInfo, filename string) {
-	computed := func() {
-		fmt.Fprintf(b, "Filename: %s\nSize: %d\nMD5sum: %s\nSHA256: %s\n", filename, d.Size, d.MD5, d.SHA256)
+	at := d.DescriptionAt
+	if at < 0 || at > len(d.Control) { // from a damaged state: keep the index well-formed
+		at = len(d.Control)
 	}
-	done := false
-	for _, f := range d.Control {
-		if !done && strings.EqualFold(f.Name, "Description") {
-			computed()
-			done = true
-		}
-		b.WriteString(f.Name)
-		b.WriteString(": ")
-		b.WriteString(f.Value)
-		b.WriteByte('\n')
-	}
-	if !done {
-		computed()
-	}
+	b.WriteString(d.Control[:at])
+	b.WriteString("Filename: ")
+	b.WriteString(filename)
+	b.WriteString("\nSize: ")
+	b.WriteString(strconv.FormatInt(d.Size, 10))
+	b.WriteString("\nMD5sum: ")
+	b.WriteString(d.MD5)
+	b.WriteString("\nSHA256: ")
+	b.WriteString(d.SHA256)
+	b.WriteString("\n")
+	b.WriteString(d.Control[at:])
 	b.WriteByte('\n')
 }
 
@@ -83,6 +82,7 @@ func newIndexFile(name string, data []byte) indexFile {
 // suiteFiles is everything under dists/<suite>/ for one generation.
 type suiteFiles struct {
 	Indexes    []indexFile // Packages, .gz, .xz of every architecture
+	Chunks     []string    // compressed chunks the indexes are made of (see chunks.go)
 	Release    []byte
 	InRelease  []byte
 	ReleaseGPG []byte
@@ -91,37 +91,50 @@ type suiteFiles struct {
 // buildSuite renders the indexes, Release and its signatures of one suite.
 // Packages of every architecture are compressed in parallel: xz dominates
 // the time of an incremental publish.
-func buildSuite(suite string, archs []string, recs []*record, opts *PublishOptions, now time.Time) (*suiteFiles, error) {
+func buildSuite(suite string, archs []string, recs []*record, opts *PublishOptions, now time.Time, cache *chunkCache) (*suiteFiles, error) {
 	sortRecords(recs)
 	out := &suiteFiles{}
 	type result struct {
-		files []indexFile
-		err   error
+		files  []indexFile
+		chunks []string
+		err    error
 	}
 	results := make([]result, len(archs))
 	var wg sync.WaitGroup
 	for i, arch := range archs {
 		var b bytes.Buffer
+		var chunks [][]byte
+		start, inChunk := 0, 0
 		for _, r := range recs {
-			if r.Deb.Arch == arch || r.Deb.Arch == "all" {
-				writePackagesEntry(&b, r.Deb, r.Filename)
+			if r.Deb.Arch != arch && r.Deb.Arch != "all" {
+				continue
 			}
+			writePackagesEntry(&b, r.Deb, r.Filename)
+			inChunk++
+			if chunkBoundary(r.Deb, inChunk) {
+				chunks = append(chunks, b.Bytes()[start:b.Len():b.Len()])
+				start, inChunk = b.Len(), 0
+			}
+		}
+		if start < b.Len() || len(chunks) == 0 {
+			chunks = append(chunks, b.Bytes()[start:b.Len():b.Len()])
 		}
 		dir := component + "/binary-" + arch + "/"
 		plain := b.Bytes()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gz, err := gzipBytes(plain)
+			gz, gzNames, err := cache.compressChunks(chunks, ".gz", gzipBytes)
 			if err != nil {
 				results[i].err = err
 				return
 			}
-			xzData, err := xzBytes(plain)
+			xzData, xzNames, err := cache.compressChunks(chunks, ".xz", xzBytes)
 			if err != nil {
 				results[i].err = err
 				return
 			}
+			results[i].chunks = append(gzNames, xzNames...)
 			results[i].files = []indexFile{newIndexFile(dir+"Packages", plain), newIndexFile(dir+"Packages.gz", gz), newIndexFile(dir+"Packages.xz", xzData)}
 		}()
 	}
@@ -131,6 +144,7 @@ func buildSuite(suite string, archs []string, recs []*record, opts *PublishOptio
 			return nil, fmt.Errorf("compress Packages of %s: %w", suite, r.err)
 		}
 		out.Indexes = append(out.Indexes, r.files...)
+		out.Chunks = append(out.Chunks, r.chunks...)
 	}
 
 	var rel bytes.Buffer
@@ -166,7 +180,7 @@ func byHashPath(f indexFile) string {
 
 func gzipBytes(data []byte) ([]byte, error) {
 	var b bytes.Buffer
-	w, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	w, err := gzip.NewWriterLevel(&b, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +195,9 @@ func gzipBytes(data []byte) ([]byte, error) {
 
 func xzBytes(data []byte) ([]byte, error) {
 	var b bytes.Buffer
-	w, err := xz.NewWriter(&b)
+	// A chunk is small: a small dictionary saves allocating (and clearing)
+	// the default 8 MiB for each.
+	w, err := xz.WriterConfig{DictCap: 1 << 20}.NewWriter(&b)
 	if err != nil {
 		return nil, err
 	}

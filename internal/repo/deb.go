@@ -109,19 +109,23 @@ var (
 
 // debInfo is what the repository keeps of one .deb.
 type debInfo struct {
-	Package string    `json:"package"`
-	Version string    `json:"version"`
-	Arch    string    `json:"arch"`
-	Source  string    `json:"source"` // source package name (for the pool path)
-	Size    int64     `json:"size"`
-	MD5     string    `json:"md5"`
-	SHA256  string    `json:"sha256"`
-	Control paragraph `json:"control"`
+	Package string `json:"package"`
+	Version string `json:"version"`
+	Arch    string `json:"arch"`
+	Source  string `json:"source"` // source package name (for the pool path)
+	Size    int64  `json:"size"`
+	MD5     string `json:"md5"`
+	SHA256  string `json:"sha256"`
+	// Control is the control paragraph as Packages repeats it (one
+	// string: the state of a thousand packages loads fast); Filename, Size
+	// and the hashes go in at DescriptionAt.
+	Control       string `json:"control"`
+	DescriptionAt int    `json:"description_at"`
 }
 
 // validate checks the fields the repository relies on: names that become
 // pool paths, a version dpkg can compare.
-func (d *debInfo) validate() error {
+func (d *debInfo) validate(p paragraph) error {
 	if !packageName.MatchString(d.Package) {
 		return fmt.Errorf("Package %q is not a valid Debian package name", d.Package)
 	}
@@ -137,15 +141,15 @@ func (d *debInfo) validate() error {
 	if !archName.MatchString(d.Arch) {
 		return fmt.Errorf("Architecture %q is not a Debian architecture", d.Arch)
 	}
-	if s := d.Control.get("Installed-Size"); s != "" {
+	if s := p.get("Installed-Size"); s != "" {
 		if _, err := strconv.ParseUint(s, 10, 64); err != nil {
 			return fmt.Errorf("Installed-Size %q is not a number", s)
 		}
 	}
-	if d.Control.get("Description") == "" {
+	if p.get("Description") == "" {
 		return errors.New("no Description field")
 	}
-	for _, f := range d.Control {
+	for _, f := range p {
 		switch strings.ToLower(f.Name) {
 		case "filename", "size", "md5sum", "sha1", "sha256", "sha512":
 			// The repository computes these; a package must not bring its own.
@@ -161,15 +165,26 @@ func newDebInfo(p paragraph) (*debInfo, error) {
 		Package: p.get("Package"),
 		Version: p.get("Version"),
 		Arch:    p.get("Architecture"),
-		Control: p,
 	}
 	// "Source: name (version)" when the binary version differs.
 	d.Source, _, _ = strings.Cut(p.get("Source"), " ")
 	if d.Source == "" {
 		d.Source = d.Package
 	}
-	if err := d.validate(); err != nil {
+	if err := d.validate(p); err != nil {
 		return nil, err
+	}
+	var b strings.Builder
+	d.DescriptionAt = -1
+	for _, f := range p {
+		if d.DescriptionAt < 0 && strings.EqualFold(f.Name, "Description") {
+			d.DescriptionAt = b.Len()
+		}
+		b.WriteString(f.Name + ": " + f.Value + "\n")
+	}
+	d.Control = b.String()
+	if d.DescriptionAt < 0 {
+		d.DescriptionAt = b.Len()
 	}
 	return d, nil
 }

@@ -91,6 +91,7 @@ type suiteState struct {
 	Archs  []string `json:"archs"`
 	Files  []string `json:"files"`   // own files, relative to dists/<suite>/
 	ByHash []string `json:"by_hash"` // own by-hash files (carried one generation further)
+	Chunks []string `json:"chunks"`  // compressed index chunks (see chunks.go)
 }
 
 // state is the content of one generation, stored in it (so it switches
@@ -165,6 +166,7 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 		return nil, err
 	}
 
+	started := time.Now()
 	next, report, err := plan(cur, &opts)
 	if err != nil {
 		return nil, err
@@ -178,20 +180,49 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 	}
 
 	// Pool files first: the new metadata may only name files that exist.
-	referenced := poolFiles(next)
+	// The intent file lets the next publish delete what a killed one added
+	// to the pool or had yet to delete from it.
+	referenced, live := poolFiles(next), poolFiles(cur)
+	var added, dropped []string
+	adding := map[string]bool{}
 	for _, r := range next.Debs {
-		if r.source == "" || !referenced[r.Filename] {
+		if r.source != "" && !live[r.Filename] && !adding[r.Filename] {
+			adding[r.Filename] = true
+			added = append(added, r.Filename)
+		}
+	}
+	for f := range live {
+		if !referenced[f] {
+			dropped = append(dropped, f)
+		}
+	}
+	sort.Strings(dropped)
+	if err := writeIntent(dir, intent{Pool: append(slices.Clone(added), dropped...)}); err != nil {
+		return nil, err
+	}
+	var written, touchedDirs []string
+	for _, r := range next.Debs {
+		if r.source == "" || !adding[r.Filename] {
 			continue
 		}
-		if err := copyToPool(dir, r); err != nil {
+		delete(adding, r.Filename) // the same file in a second suite
+		p, err := copyToPool(dir, r)
+		if err != nil {
 			return nil, err
 		}
-		r.source = ""
+		if p != "" {
+			written = append(written, p)
+			touchedDirs = append(touchedDirs, parentsBelow(dir, p)...)
+		}
+	}
+	if err := syncAll(written, touchedDirs); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 
+	read, pooled := started, time.Now()
 	next.Generation = cur.Generation + 1
 	if err := writeGeneration(dir, cur, next, digests, &opts); err != nil {
 		os.RemoveAll(genPath(dir, next.Generation))
@@ -200,7 +231,7 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 	if err := switchGeneration(dir, next.Generation); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(opts.Log, "generation %d is live\n", next.Generation)
+	fmt.Fprintf(opts.Log, "generation %d is live (packages read and pooled in %v, metadata in %v)\n", next.Generation, pooled.Sub(read).Round(time.Millisecond), time.Since(pooled).Round(time.Millisecond))
 	report.Generation = next.Generation
 	report.Suites = sortedSuites(next)
 
@@ -210,15 +241,68 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 			return report, fmt.Errorf("remove old generation %d (the next publish retries): %w", cur.Generation, err)
 		}
 	}
-	deleted, err := prunePool(dir, referenced)
-	report.Deleted = deleted
-	for _, d := range deleted {
-		fmt.Fprintf(opts.Log, "delete %s\n", d)
+	for _, f := range dropped {
+		if err := removePoolFile(dir, f); err != nil {
+			return report, fmt.Errorf("delete %s (the next publish retries): %w", f, err)
+		}
+		report.Deleted = append(report.Deleted, f)
+		fmt.Fprintf(opts.Log, "delete %s\n", f)
 	}
-	if err != nil {
-		return report, fmt.Errorf("prune pool (the next publish retries): %w", err)
+	if err := os.Remove(intentPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return report, err
 	}
 	return report, nil
+}
+
+// intent lists the pool files a publish may leave unreferenced if it is
+// killed: those it adds, and those it deletes after the switch.
+type intent struct {
+	Pool []string `json:"pool"`
+}
+
+func intentPath(dir string) string { return filepath.Join(dir, genDir, "intent.json") }
+
+func writeIntent(dir string, in intent) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(intentPath(dir), data, 0o644); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+// parentsBelow lists the directories from p's up to (not including) dir.
+func parentsBelow(dir, p string) []string {
+	var out []string
+	for d := filepath.Dir(p); d != dir && strings.HasPrefix(d, dir); d = filepath.Dir(d) {
+		out = append(out, d)
+	}
+	return out
+}
+
+// removePoolFile deletes a pool file (and temporary files beside it) and
+// the directories that become empty. rel comes from our own state or
+// intent file, but is still checked to stay inside pool/.
+func removePoolFile(dir, rel string) error {
+	p, err := fsutil.SafeJoin(dir, filepath.FromSlash(rel))
+	if err != nil || !strings.HasPrefix(rel, poolDir+"/") {
+		return fmt.Errorf("%q is not a pool file", rel)
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp-*"))
+	for _, t := range tmps {
+		os.Remove(t)
+	}
+	for d := filepath.Dir(p); d != filepath.Join(dir, poolDir) && strings.HasPrefix(d, dir); d = filepath.Dir(d) {
+		if os.Remove(d) != nil { // not empty
+			break
+		}
+	}
+	return nil
 }
 
 func genPath(dir string, n int) string { return filepath.Join(dir, genDir, strconv.Itoa(n)) }
@@ -260,10 +344,30 @@ func loadState(dir string) (*state, error) {
 	return st, nil
 }
 
-// cleanLeftovers removes what an interrupted publish may have left: an
-// unswitched generation, a half-made link, old generations, pool files (and
-// temporary files) the live state does not name.
+// cleanLeftovers removes what an interrupted publish may have left: pool
+// files its intent file names that the live state does not, temporary
+// files, an unswitched generation, a half-made link, old generations.
 func cleanLeftovers(dir string, cur *state, log io.Writer) error {
+	if data, err := os.ReadFile(intentPath(dir)); err == nil {
+		var in intent
+		if err := json.Unmarshal(data, &in); err != nil {
+			return fmt.Errorf("repository %s: damaged %s: %w", dir, intentPath(dir), err)
+		}
+		live := poolFiles(cur)
+		for _, f := range in.Pool {
+			if live[f] {
+				continue
+			}
+			if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(f))); err == nil {
+				fmt.Fprintf(log, "clean up %s (left by an interrupted publish)\n", f)
+			}
+			if err := removePoolFile(dir, f); err != nil {
+				return fmt.Errorf("clean up %s: %w", f, err)
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
 	entries, err := os.ReadDir(filepath.Join(dir, genDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -277,11 +381,7 @@ func cleanLeftovers(dir string, cur *state, log io.Writer) error {
 			return fmt.Errorf("clean up %s: %w", e.Name(), err)
 		}
 	}
-	deleted, err := prunePool(dir, poolFiles(cur))
-	for _, d := range deleted {
-		fmt.Fprintf(log, "clean up %s (left by an interrupted publish)\n", d)
-	}
-	return err
+	return nil
 }
 
 func poolFiles(st *state) map[string]bool {
@@ -290,43 +390,6 @@ func poolFiles(st *state) map[string]bool {
 		m[r.Filename] = true
 	}
 	return m
-}
-
-// prunePool deletes every file under pool/ that keep does not name, and the
-// directories that become empty.
-func prunePool(dir string, keep map[string]bool) ([]string, error) {
-	root := filepath.Join(dir, poolDir)
-	var deleted []string
-	var dirs []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if p != root {
-				dirs = append(dirs, p)
-			}
-			return nil
-		}
-		if keep[rel] && d.Type().IsRegular() {
-			return nil
-		}
-		if err := os.Remove(p); err != nil {
-			return err
-		}
-		deleted = append(deleted, rel)
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		os.Remove(dirs[i]) // fails, harmlessly, unless empty
-	}
-	sort.Strings(deleted)
-	return deleted, err
 }
 
 // plan reads the inputs and computes the next state; it changes nothing on
@@ -449,30 +512,49 @@ func applyKeep(recs []*record, n int) (kept, removed []*record) {
 }
 
 // copyToPool copies a new package into the pool (aside, then renamed), and
-// checks that the bytes are the ones that were read and validated.
-func copyToPool(dir string, r *record) error {
+// checks that the bytes are the ones that were read and validated. It
+// returns the file to fsync before the switch.
+func copyToPool(dir string, r *record) (string, error) {
 	dst := filepath.Join(dir, filepath.FromSlash(r.Filename))
 	if err := fsutil.InsideRoot(dir, dst); err != nil {
-		return err
+		return "", err
 	}
 	if _, err := os.Lstat(dst); err == nil {
-		return nil // referenced by the live state with this very hash
+		return "", nil // referenced by the live state with this very hash
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
 	}
 	src, err := os.Open(r.source)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer src.Close()
-	return fsutil.WriteAtomic(dst, 0o644, func(w io.Writer) error {
-		h := sha256.New()
-		if _, err := io.Copy(io.MultiWriter(w, h), src); err != nil {
-			return err
-		}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(tmp, h), src)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
 		if got := hex.EncodeToString(h.Sum(nil)); got != r.Deb.SHA256 {
-			return fmt.Errorf("%s changed while being published (sha256 %s, read as %s)", r.source, got, r.Deb.SHA256)
+			err = fmt.Errorf("%s changed while being published (sha256 %s, read as %s)", r.source, got, r.Deb.SHA256)
 		}
-		return nil
-	})
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dst)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("copy %s into the pool: %w", r.source, err)
+	}
+	return dst, nil
 }
 
 func sortedSuites(st *state) []string {
