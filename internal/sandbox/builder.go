@@ -355,16 +355,27 @@ func dnfInstallroot(ctx context.Context, b *Builder, root string, log io.Writer)
 }
 
 // runLogged runs a tool, sending its output to log and keeping its tail
-// for the error. Cancelling ctx sends SIGTERM first, so mmdebstrap can
-// unmount what it mounted in the new root.
+// for the error. Cancelling ctx sends SIGTERM to its process group first,
+// so mmdebstrap can unmount what it mounted in the new root, and SIGKILL
+// 20 s later.
 func runLogged(ctx context.Context, log io.Writer, name string, args ...string) error {
 	tail := &tailBuffer{max: 4096}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdout = io.MultiWriter(writerOr(log), tail)
 	cmd.Stderr = cmd.Stdout
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	if err := cmd.Run(); err != nil {
+	// mmdebstrap runs apt and dpkg in the new root: stop the whole process
+	// group, or they go on writing into a directory being removed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		pgid := -cmd.Process.Pid
+		time.AfterFunc(20*time.Second, func() { _ = syscall.Kill(pgid, syscall.SIGKILL) })
+		return syscall.Kill(pgid, syscall.SIGTERM)
+	}
+	err := cmd.Run()
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers of a finished or killed run
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", name, ctx.Err())
 		}

@@ -205,11 +205,13 @@ func TestKilledBuilderCreation(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTool(t, "mmdebstrap", "mmdebstrap")
 	cache := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	// Kill it while dpkg writes into the new root: the hardest moment.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, err := sandbox.Prepare(ctx, &sandbox.Bubblewrap{}, sandbox.BuilderSpec{Target: testutil.BookwormTarget(), Packages: []string{"make"}, CacheDir: cache})
-	if err == nil {
-		t.Fatal("Prepare finished within 4 s; cannot test an interrupted creation")
+	log := &cancelOn{text: "I: extracting archives", cancel: cancel}
+	_, err := sandbox.Prepare(ctx, &sandbox.Bubblewrap{}, sandbox.BuilderSpec{Target: testutil.BookwormTarget(), Packages: []string{"make"}, CacheDir: cache, Log: log})
+	if err == nil || !log.seen {
+		t.Fatalf("Prepare = %v (cancelled while extracting: %v); cannot test an interrupted creation", err, log.seen)
 	}
 	list, err := sandbox.Builders(cache)
 	if err != nil || len(list) != 0 {
@@ -227,6 +229,21 @@ func TestKilledBuilderCreation(t *testing.T) {
 	if m, _ := exec.Command("grep", "-c", cache, "/proc/self/mountinfo").Output(); strings.TrimSpace(string(m)) != "0" {
 		t.Errorf("mounts left below %s", cache)
 	}
+}
+
+// cancelOn cancels a context when text appears in what is written to it.
+type cancelOn struct {
+	text   string
+	cancel context.CancelFunc
+	seen   bool
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), c.text) {
+		c.seen = true
+		c.cancel()
+	}
+	return len(p), nil
 }
 
 // writeBuilder makes a builder record the way Prepare leaves one.
