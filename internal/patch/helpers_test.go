@@ -2,8 +2,8 @@ package patch
 
 import (
 	"os"
-	"strconv"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -34,6 +33,9 @@ func parseDiff(diff []byte) ([]*gitdiff.File, error) {
 		}
 		if f.OldName == "" && f.NewName == "" {
 			return nil, fmt.Errorf("parse diff: a file entry names no path")
+		}
+		if f.OldName != "" && f.NewName != "" && f.OldName != f.NewName && !f.IsRename && !f.IsCopy {
+			return nil, fmt.Errorf("parse diff: entry for %s names %s as its old path but is no rename or copy", f.NewName, f.OldName)
 		}
 	}
 	return files, nil
@@ -92,6 +94,14 @@ func Normalize(diff []byte) ([]byte, error) {
 		if !c.IsNew && !c.IsDelete && c.OldMode == c.NewMode {
 			c.OldMode, c.NewMode = 0, 0
 		}
+		// A traditional diff has no modes: a created or deleted file is a
+		// regular one, as Apply treats it.
+		if c.IsNew && c.NewMode == 0 {
+			c.NewMode = 0o100644
+		}
+		if c.IsDelete && c.OldMode == 0 {
+			c.OldMode = 0o100644
+		}
 		frags := make([]*gitdiff.TextFragment, len(f.TextFragments))
 		for i, fr := range f.TextFragments {
 			cf := *fr
@@ -100,50 +110,22 @@ func Normalize(diff []byte) ([]byte, error) {
 		}
 		c.TextFragments = frags
 		if c.IsBinary {
+			// A binary change is named by its blob ids, whatever encoding
+			// (delta, literal, none at all as on GitHub) carries it. Seven
+			// hex digits: every generator writes at least that many.
+			if len(f.OldOIDPrefix) < binaryIDLen || len(f.NewOIDPrefix) < binaryIDLen {
+				return nil, fmt.Errorf("binary change to %s has no index line with blob ids: regenerate the patch with --binary", fileName(f))
+			}
+			c.OldOIDPrefix, c.NewOIDPrefix = strings.ToLower(f.OldOIDPrefix[:binaryIDLen]), strings.ToLower(f.NewOIDPrefix[:binaryIDLen])
 			c.BinaryFragment, c.ReverseBinaryFragment = nil, nil
 		}
 		out.WriteString(c.String())
-		if f.IsBinary {
-			if err := writeBinaryIdentity(&out, f); err != nil {
-				return nil, err
-			}
-		}
 	}
 	return []byte(out.String()), nil
 }
 
-// writeBinaryIdentity names a binary change by its full blob ids when the
-// patch has them (they fix the change exactly whatever delta encoding made
-// the patch), else by its decoded data.
-func writeBinaryIdentity(out *strings.Builder, f *gitdiff.File) error {
-	if isFullOID(f.OldOIDPrefix) && isFullOID(f.NewOIDPrefix) {
-		fmt.Fprintf(out, "binary %s..%s\n", f.OldOIDPrefix, f.NewOIDPrefix)
-		return nil
-	}
-	if f.BinaryFragment == nil {
-		out.WriteString("binary without data\n")
-		return nil
-	}
-	method := "literal"
-	if f.BinaryFragment.Method == gitdiff.BinaryPatchDelta {
-		method = "delta"
-	}
-	// Hash the decompressed data: the zlib level differs between generators.
-	h := sha256.New()
-	if _, err := io.Copy(h, f.BinaryFragment.Data()); err != nil {
-		return fmt.Errorf("binary patch for %s: %w", fileName(f), err)
-	}
-	fmt.Fprintf(out, "binary %s %d %x\n", method, f.BinaryFragment.Size, h.Sum(nil))
-	return nil
-}
-
-func isFullOID(s string) bool {
-	if len(s) != 40 && len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
+// binaryIDLen is how much of a binary change's blob ids Normalize keeps.
+const binaryIDLen = 7
 
 // Hash is "sha256:<hex>" of Normalize(diff): the identity of a change that
 // lock files record.

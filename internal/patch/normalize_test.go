@@ -33,13 +33,13 @@ func TestHashStable(t *testing.T) {
 			return []byte(gitCmd(t, f.Dir, append([]string{"format-patch", "--stdout", "-1", c}, args...)...))
 		}
 		variants := map[string][]byte{
-			"format-patch --abbrev=7":          fp("--abbrev=7"),
-			"format-patch --full-index":        fp("--full-index"),
-			"format-patch --no-stat":           fp("--no-stat", "--abbrev=12"),
-			"format-patch --signature=other":   fp("--signature=criu-forge 0.1", "--stat=60"),
-			"format-patch --no-signature":      fp("--no-signature", "--numbered", "--subject-prefix=PATCH v2"),
-			"git show":                         []byte(gitCmd(t, f.Dir, "show", "--format=fuller", c)),
-			"diff-tree -U3 no header":          []byte(gitCmd(t, f.Dir, "diff-tree", "-p", c)),
+			"format-patch --abbrev=7":           fp("--abbrev=7"),
+			"format-patch --full-index":         fp("--full-index"),
+			"format-patch --no-stat":            fp("--no-stat", "--abbrev=12"),
+			"format-patch --signature=other":    fp("--signature=criu-forge 0.1", "--stat=60"),
+			"format-patch --no-signature":       fp("--no-signature", "--numbered", "--subject-prefix=PATCH v2"),
+			"git show":                          []byte(gitCmd(t, f.Dir, "show", "--format=fuller", c)),
+			"diff-tree -U3 no header":           []byte(gitCmd(t, f.Dir, "diff-tree", "-p", c)),
 			"function names after @@ rewritten": regexp.MustCompile(`(?m)^(@@ [^@]+ @@).*$`).ReplaceAll(fp(), []byte("$1 some_other_function(void)")),
 		}
 		for name, data := range variants {
