@@ -13,7 +13,7 @@ import (
 // benchCorpus returns a root holding n corpus packages (hard links into a
 // cache kept across runs, since building them takes a while) and one more
 // package outside it, to add.
-func benchCorpus(b *testing.B, n int) (root, extra string) {
+func benchCorpus(b testing.TB, n int) (root, extra string) {
 	b.Helper()
 	cache := filepath.Join(os.TempDir(), "criu-forge-bench-yum")
 	paths, err := rpmtest.Corpus(filepath.Join(cache, "corpus"), 0, n, 4)
@@ -36,7 +36,7 @@ func benchCorpus(b *testing.B, n int) (root, extra string) {
 	return root, extras[0]
 }
 
-func benchSigner(b *testing.B) func([]byte) ([]byte, error) {
+func benchSigner(b testing.TB) func([]byte) ([]byte, error) {
 	b.Helper()
 	key, err := rpmtest.SigningKey(b.TempDir())
 	if err != nil {

@@ -137,7 +137,14 @@ var allowedDiffs *regexp.Regexp
 func TestMatchesCreaterepoC(t *testing.T) {
 	testutil.RequireTool(t, "createrepo_c", "createrepo-c")
 	ours := t.TempDir()
-	buildSamples(t, ours, sampleSpecs())
+	specs := sampleSpecs()
+	key, err := rpmtest.SigningKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := specs[1]
+	signed.Name, signed.SignKeyFile = "criu-signed", key
+	buildSamples(t, ours, append(specs, signed))
 	if data, err := os.ReadFile(rpmbuildFixture); err == nil {
 		p := filepath.Join(ours, "Packages", "hello-rpmbuild.rpm")
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -149,8 +156,15 @@ func TestMatchesCreaterepoC(t *testing.T) {
 	copyTree(t, ours, ref)
 	testutil.Run(t, ref, "createrepo_c", "--no-database", "--simple-md-filenames", ".")
 	r := writeRepo(t, ours)
-	if got := len(r.Packages()); got != 4 {
-		t.Fatalf("indexed %d packages, want 4", got)
+	if got := len(r.Packages()); got != 5 {
+		t.Fatalf("indexed %d packages, want 5", got)
+	}
+	starts := map[string]int64{}
+	for _, p := range r.Packages() {
+		starts[p.Name] = p.HeaderStart
+	}
+	if starts["criu-signed"] <= starts["criu-epoch"] {
+		t.Errorf("the signed package's signature header (ends at %d) is no larger than the unsigned one's (%d): not signed?", starts["criu-signed"], starts["criu-epoch"])
 	}
 	if diffs := metadataDiff(t, ref, ours, allowedDiffs); len(diffs) > 0 {
 		t.Errorf("metadata differs from createrepo_c's (-createrepo_c +ours):\n%s", strings.Join(diffs, "\n"))
@@ -186,4 +200,19 @@ func TestMetadataGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Golden(t, "golden/repomd.xml", repomd)
+}
+
+// TestMatchesCreaterepoCCorpus compares with createrepo_c on the 1,000
+// benchmark packages (built once with nfpm and cached).
+func TestMatchesCreaterepoCCorpus(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.RequireTool(t, "createrepo_c", "createrepo-c")
+	ours, _ := benchCorpus(t, 1000)
+	ref := t.TempDir()
+	copyTree(t, ours, ref)
+	testutil.Run(t, ref, "createrepo_c", "--no-database", ".")
+	writeRepo(t, ours)
+	if diffs := metadataDiff(t, ref, ours, allowedDiffs); len(diffs) > 0 {
+		t.Errorf("%d differences from createrepo_c (-createrepo_c +ours), first ones:\n%s", len(diffs), strings.Join(diffs[:min(len(diffs), 40)], "\n"))
+	}
 }

@@ -32,6 +32,7 @@ type Spec struct {
 	Changelog                     []Change
 	Summary, Description          string
 	PostInstall                   string // script body; makes rpm add /bin/sh requires
+	SignKeyFile                   string // OpenPGP secret key to sign the package with (see SigningKey)
 	Time                          time.Time
 }
 
@@ -130,6 +131,9 @@ func Build(dir string, s Spec) (string, error) {
 				BuildHost: "build.example.org",
 			},
 		},
+	}
+	if s.SignKeyFile != "" {
+		info.RPM.Signature.KeyFile = s.SignKeyFile
 	}
 	if s.PostInstall != "" {
 		p := filepath.Join(work, "postinst.sh")
