@@ -124,12 +124,12 @@ func buildSuite(suite string, archs []string, recs []*record, opts *PublishOptio
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gz, gzNames, err := cache.compressChunks(chunks, ".gz", gzipBytes)
+			gz, gzNames, err := cache.compressChunks(chunks, ".gz", gzipBytes, concat)
 			if err != nil {
 				results[i].err = err
 				return
 			}
-			xzData, xzNames, err := cache.compressChunks(chunks, ".xz", xzBytes)
+			xzData, xzNames, err := cache.compressChunks(chunks, ".xz", xzBytes, xzJoin)
 			if err != nil {
 				results[i].err = err
 				return

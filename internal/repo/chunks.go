@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -14,11 +15,13 @@ import (
 
 // Compressing a whole Packages index again for every added package costs
 // far more than the rest of a publish (xz of a 1,000-package index: about
-// half a second). Both formats allow concatenation (xz streams, gzip
-// members), and apt, xz and gzip read concatenations as one file, so an
-// index is compressed in chunks cut at content-defined points: adding a
-// package changes one chunk, and the others come compressed from the
-// previous generation's chunk cache (.gen/<n>/chunks/<sha256>.<ext>).
+// half a second). So an index is compressed in chunks cut at
+// content-defined points, and the compressed chunks joined: gzip members
+// concatenated (apt, gzip and Go read them as one file), xz blocks gathered
+// into one stream (apt reads only the first of concatenated xz streams; see
+// xzjoin.go). Adding a package changes one chunk; the others come
+// compressed from the previous generation's cache
+// (.gen/<n>/chunks/<sha256>.<ext>).
 
 const (
 	chunkAverage = 32  // stanzas per chunk, on average
@@ -98,7 +101,7 @@ func (c *chunkCache) keep(names []string) {
 
 // compressChunks compresses every chunk (in parallel) and concatenates
 // them; it returns the chunks' cache names too.
-func (c *chunkCache) compressChunks(chunks [][]byte, ext string, compress func([]byte) ([]byte, error)) ([]byte, []string, error) {
+func (c *chunkCache) compressChunks(chunks [][]byte, ext string, compress func([]byte) ([]byte, error), join func([][]byte) ([]byte, error)) ([]byte, []string, error) {
 	names := make([]string, len(chunks))
 	for i, raw := range chunks {
 		sum := sha256.Sum256(raw)
@@ -120,16 +123,15 @@ func (c *chunkCache) compressChunks(chunks [][]byte, ext string, compress func([
 	if err := errors.Join(errs...); err != nil {
 		return nil, nil, err
 	}
-	var n int
-	for _, p := range parts {
-		n += len(p)
-	}
-	out := make([]byte, 0, n)
-	for _, p := range parts {
-		out = append(out, p...)
+	out, err := join(parts)
+	if err != nil {
+		return nil, nil, err
 	}
 	return out, names, nil
 }
+
+// concat joins gzip members: apt, gzip and Go read them as one file.
+func concat(parts [][]byte) ([]byte, error) { return bytes.Join(parts, nil), nil }
 
 // save puts the chunks this generation used into it, for the next one.
 func (c *chunkCache) save(g *generationWriter) error {

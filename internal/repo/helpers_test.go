@@ -313,3 +313,32 @@ func treeSnapshot(t testing.TB, dir string) map[string]string {
 	})
 	return m
 }
+
+// checkCompressed checks that every Packages.gz and Packages.xz of the
+// repository decompresses, with apt's own reader (apt-helper cat-file) and
+// with gzip/xz, to its Packages.
+func checkCompressed(t testing.TB, dir string) {
+	t.Helper()
+	aptHelper := "/usr/lib/apt/apt-helper"
+	if _, err := os.Stat(aptHelper); err != nil {
+		t.Skipf("%s not found: install the Debian package apt", aptHelper)
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "dists", "*", "main", "binary-*", "Packages"))
+	if len(matches) == 0 {
+		t.Fatal("no Packages files")
+	}
+	for _, plain := range matches {
+		want, _ := os.ReadFile(plain)
+		for ext, tool := range map[string]string{".gz": "gzip", ".xz": "xz"} {
+			for _, cmd := range [][]string{{aptHelper, "cat-file", plain + ext}, {tool, "-dc", plain + ext}} {
+				got, err := exec.Command(cmd[0], cmd[1:]...).Output()
+				if err != nil {
+					t.Fatalf("%s: %v", strings.Join(cmd, " "), err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%s gives %d bytes, Packages has %d", strings.Join(cmd, " "), len(got), len(want))
+				}
+			}
+		}
+	}
+}

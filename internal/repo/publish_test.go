@@ -93,6 +93,7 @@ func TestPublishSuitesSignedAndLikeAptFtparchive(t *testing.T) {
 		}
 	}
 	compareWithAptFtparchive(t, dir, got)
+	checkCompressed(t, dir)
 
 	if _, err := exec.LookPath("dpkg-scanpackages"); err == nil {
 		cmd := exec.Command("dpkg-scanpackages", "--multiversion", poolDir)
@@ -301,4 +302,36 @@ func TestServeStopsWithContext(t *testing.T) {
 		t.Fatal("Serve did not stop")
 	}
 	_ = testutil.HeavyEnv
+}
+
+// TestChunkedIndexes publishes enough packages for many compression chunks,
+// then adds one: apt, gzip and xz must read every compressed index as the
+// plain one, and the unchanged chunks must come from the cache.
+func TestChunkedIndexes(t *testing.T) {
+	debs := t.TempDir()
+	dir := t.TempDir()
+	var in []string
+	for i := range 150 {
+		in = append(in, makeDeb(t, debs, testDeb{Name: "pkg" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26)), Version: "1~deb12u1"}))
+	}
+	publish(t, dir, PublishOptions{}, paths(in...)...)
+	checkCompressed(t, dir)
+	before, _ := loadState(dir)
+	publish(t, dir, PublishOptions{}, paths(makeDeb(t, debs, testDeb{Name: "pkgnew", Version: "1~deb12u1"}))...)
+	checkCompressed(t, dir)
+	checkRepo(t, dir)
+	after, _ := loadState(dir)
+	old := map[string]bool{}
+	for _, c := range before.Suites["bookworm"].Chunks {
+		old[c] = true
+	}
+	reused := 0
+	for _, c := range after.Suites["bookworm"].Chunks {
+		if old[c] {
+			reused++
+		}
+	}
+	if n := len(after.Suites["bookworm"].Chunks); n < 4 || reused < n-2 {
+		t.Errorf("%d of %d compressed chunks reused after adding one package, want all but the changed one (gz and xz)", reused, n)
+	}
 }
