@@ -1,0 +1,166 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/criu-forge/criu-forge/internal/ghapi"
+	"github.com/criu-forge/criu-forge/internal/recipe"
+	"github.com/criu-forge/criu-forge/internal/series"
+	"github.com/criu-forge/criu-forge/internal/testutil/fakegithub"
+	"github.com/criu-forge/criu-forge/internal/testutil/upstream"
+)
+
+// env is one test's fixture upstream, fake GitHub, cache and recipe folder.
+type env struct {
+	t     *testing.T
+	fx    *upstream.Fixture
+	gh    *fakegithub.Server
+	cache string
+	state string
+	root  string
+}
+
+const owner, repoName = "checkpoint-restore", "criu"
+
+// localPatch adds a file: it applies on v4.1.1 and v4.2.1 alike.
+const localPatch = `From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Sam Packager <sam@example.org>
+Date: Mon, 2 Mar 2026 10:00:00 +0000
+Subject: [PATCH] Add a note for packagers
+
+---
+ FORGE-NOTES | 1 +
+ 1 file changed, 1 insertion(+)
+ create mode 100644 FORGE-NOTES
+
+diff --git a/FORGE-NOTES b/FORGE-NOTES
+new file mode 100644
+index 0000000..3b18e51
+--- /dev/null
++++ b/FORGE-NOTES
+@@ -0,0 +1 @@
++built by criu-forge
+-- 
+2.39.5
+`
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, fx: upstream.New(t), gh: fakegithub.New(t), cache: t.TempDir(), root: t.TempDir()}
+	e.state = filepath.Join(e.cache, "watch")
+	for _, n := range []int{101, 102, 103} {
+		e.publishPR(n)
+	}
+	for _, d := range []string{"recipes", filepath.Join("patches", "fx")} {
+		if err := os.MkdirAll(filepath.Join(e.root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.root, "patches", "fx", "0001-notes.patch"), []byte(localPatch), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.release("v4.1.1")
+	return e
+}
+
+// release publishes a fixture tag as a GitHub release and a tag.
+func (e *env) release(tag string) {
+	e.gh.AddTag(owner, repoName, fakegithub.Tag{Name: tag, CommitSHA: e.fx.Commits[tag]})
+	e.gh.AddRelease(owner, repoName, fakegithub.Release{Tag: tag, Name: "CRIU " + tag, PublishedAt: time.Date(2026, 7, 20, 12, 0, 0, 0, time.UTC)})
+}
+
+// publishPR tells the fake API about a fixture pull request as it is now.
+func (e *env) publishPR(n int) {
+	pr := e.fx.PRs[n]
+	var commits []fakegithub.Commit
+	for _, c := range pr.Commits {
+		commits = append(commits, fakegithub.Commit{SHA: c, Message: "fixture commit"})
+	}
+	e.gh.AddPR(owner, repoName, fakegithub.PR{Number: n, Title: pr.Title, State: "open", HeadSHA: pr.Head, BaseRef: "criu-dev", BaseSHA: pr.Base, Commits: commits})
+}
+
+func (e *env) recipePath() string { return filepath.Join(e.root, "recipes", "fx.yaml") }
+
+// recipe writes and loads a recipe on tag with the given series entries
+// (YAML lines) and syncs its lock.
+func (e *env) recipe(tag string, entries ...string) *recipe.Recipe {
+	e.t.Helper()
+	body := `# The fixture recipe.
+name: fx
+upstream:
+  version: ` + strings.TrimPrefix(tag, "v") + `   # the release
+  github: checkpoint-restore/criu
+  sources:
+    - git: {url: "` + e.fx.Dir + `", ref: ` + tag + `, commit: ` + e.fx.Commits[tag][:12] + `}
+series:
+`
+	for _, s := range entries {
+		body += "  - " + s + "\n"
+	}
+	body += `
+build:
+  deps: {deb: [gcc]}
+targets:
+  - {distro: debian, release: "12"}
+`
+	if err := os.WriteFile(e.recipePath(), []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	r := e.load()
+	if _, err := series.Sync(context.Background(), r, e.seriesOpts()); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func (e *env) load() *recipe.Recipe {
+	e.t.Helper()
+	r, _, err := recipe.Load(e.recipePath())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r
+}
+
+func (e *env) client() *ghapi.Client {
+	gh, err := ghapi.New(ghapi.Options{BaseURL: e.gh.URL(), Retries: -1, StateDir: filepath.Join(e.cache, "github")})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return gh
+}
+
+func (e *env) seriesOpts() series.Options {
+	return series.Options{CacheDir: e.cache, GitHub: e.client()}
+}
+
+func (e *env) opts() Options {
+	return Options{CacheDir: e.cache, StateDir: e.state, GitHub: e.client()}
+}
+
+// watch runs one check of the recipe file as it is now.
+func (e *env) watch() *Plan {
+	e.t.Helper()
+	p, err := Run(context.Background(), []*recipe.Recipe{e.load()}, e.opts())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func actionKinds(rp RecipePlan) string {
+	var out []string
+	for _, a := range rp.Actions {
+		s := a.Kind
+		if a.Entry != "" {
+			s += " " + a.Entry
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
+}
