@@ -250,8 +250,7 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 		return fmt.Errorf("write yum metadata: %s is not a directory", repodata)
 	}
 
-	// Render the three files and the state concurrently, then write them
-	// concurrently too: their fsyncs overlap instead of queueing.
+	// Render the three files and the state concurrently.
 	renderers := []struct {
 		kind   string
 		render func(xmlWriter, []*Package)
@@ -294,34 +293,23 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 		}
 	}
 
-	if err := os.MkdirAll(repodata, 0o755); err != nil {
-		return fmt.Errorf("write yum metadata: %w", err)
-	}
-	ascPath := filepath.Join(repodata, "repomd.xml.asc")
-	writes := []func() error{
-		func() error { return fsutil.WriteFileAtomic(filepath.Join(repodata, StateFile), stateJSON, 0o644) },
-		func() error {
-			if sig != nil {
-				return fsutil.WriteFileAtomic(ascPath, sig, 0o644)
-			}
-			if err := os.Remove(ascPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("remove stale signature: %w", err)
-			}
-			return nil
-		},
-	}
+	// One batch, repomd.xml last: it is renamed into place only after
+	// everything it names.
+	var batch []fsutil.NamedFile
 	for _, f := range files {
-		writes = append(writes, func() error { return f.store(repodata) })
+		if !f.stored(repodata) {
+			batch = append(batch, fsutil.NamedFile{Name: path.Base(f.record.href), Data: f.gz})
+		}
 	}
-	errs = make([]error, len(writes))
-	for i, write := range writes {
-		wg.Go(func() { errs[i] = write() })
+	batch = append(batch, fsutil.NamedFile{Name: StateFile, Data: stateJSON})
+	ascPath := filepath.Join(repodata, "repomd.xml.asc")
+	if sig != nil {
+		batch = append(batch, fsutil.NamedFile{Name: "repomd.xml.asc", Data: sig})
+	} else if err := os.Remove(ascPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove stale signature: %w", err)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("write yum metadata: %w", err)
-	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(repodata, "repomd.xml"), repomd.Bytes(), 0o644); err != nil {
+	batch = append(batch, fsutil.NamedFile{Name: "repomd.xml", Data: repomd.Bytes()})
+	if err := fsutil.WriteFilesAtomic(repodata, 0o644, batch...); err != nil {
 		return fmt.Errorf("write yum metadata: %w", err)
 	}
 	return pruneMetadata(repodata, records)
@@ -361,14 +349,11 @@ func renderMetadata(kind string, render func(*bufio.Writer)) (metadataFile, erro
 	}, nil
 }
 
-// store writes the file as repodata/<sha256>-<kind>.xml.gz, leaving an
-// existing one of that name and size as it is: the name is the content.
-func (m metadataFile) store(repodata string) error {
-	target := filepath.Join(repodata, path.Base(m.record.href))
-	if fi, err := os.Lstat(target); err == nil && fi.Mode().IsRegular() && fi.Size() == m.record.size {
-		return nil
-	}
-	return fsutil.WriteFileAtomic(target, m.gz, 0o644)
+// stored reports whether repodata already holds this file: its name is
+// its content's hash, so one of that name and size is the same file.
+func (m metadataFile) stored(repodata string) bool {
+	fi, err := os.Lstat(filepath.Join(repodata, path.Base(m.record.href)))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == m.record.size
 }
 
 type countingWriter struct {
