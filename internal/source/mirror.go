@@ -205,6 +205,9 @@ func (m *Mirror) clone(ctx context.Context) error {
 	if err := m.fetch(ctx, repo, mirrorRefSpecs, false); err != nil {
 		return err
 	}
+	if err := syncPacks(tmp); err != nil {
+		return fmt.Errorf("clone %s: %w", redactURL(m.url), err)
+	}
 	if err := os.Rename(tmp, m.path); err != nil {
 		return fmt.Errorf("clone %s: %w", redactURL(m.url), err)
 	}
@@ -214,6 +217,29 @@ func (m *Mirror) clone(ctx context.Context) error {
 	}
 	m.repo = nil
 	return m.open()
+}
+
+// syncPacks fsyncs the pack files of a repository and their folder: the
+// data must be on disk before a rename or a ref announces it (go-git does
+// not sync what it writes).
+func syncPacks(repoDir string) error {
+	dir := filepath.Join(repoDir, "objects", "pack")
+	names, err := filepath.Glob(filepath.Join(dir, "pack-*"))
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
+	}
+	return fsutil.SyncDir(dir)
 }
 
 // fetchAll fetches new branches and tags into an existing mirror.

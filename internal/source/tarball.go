@@ -234,6 +234,9 @@ func importTarball(ctx context.Context, cacheDir, file, sum, name, srcURL string
 	if err := writePack(repo, store); err != nil {
 		return nil, fmt.Errorf("import %s into %s: %w", name, dir, err)
 	}
+	if err := syncPacks(dir); err != nil {
+		return nil, fmt.Errorf("import %s into %s: %w", name, dir, err)
+	}
 	// The ref comes last: its presence means the objects are all there.
 	if err := repo.Storer.SetReference(plumbing.NewHashReference(plumbing.ReferenceName(importRefPrefix+sum), commit)); err != nil {
 		return nil, fmt.Errorf("import %s into %s: %w", name, dir, err)
