@@ -169,6 +169,9 @@ func fetchGit(ctx context.Context, spec GitSpec, opts Options) (*Base, error) {
 	if ref == "" {
 		return nil, errors.New("git source names neither a ref nor a commit")
 	}
+	if want != "" && (len(want) < 7 || !(fullHash.MatchString(want) || shortHash.MatchString(want))) {
+		return nil, fmt.Errorf("git %s: expected commit %q is not a commit id of at least 7 hex digits", redactURL(spec.URL), spec.Commit)
+	}
 	m, err := OpenMirror(opts.CacheDir, spec.URL, opts.Offline)
 	if err != nil {
 		return nil, err
