@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/criu-forge/criu-forge/internal/testutil"
@@ -168,3 +169,5 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }

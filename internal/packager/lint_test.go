@@ -24,6 +24,7 @@ func lintErrors(out string) []string {
 }
 
 func TestLintianAcceptsTheDebs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "lintian", "lintian")
 	testutil.RequireTool(t, "dpkg-query", "dpkg")
 	var debs []string
@@ -96,6 +97,7 @@ func rpmlint(t *testing.T, publicKey string, rpms ...string) string {
 }
 
 func TestRpmlintAcceptsTheRPMs(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "rpm", "rpm")
 	key := testutil.NewPGPKey(t, testutil.PGPKeyOptions{Name: "Forge Lint"})
 	dir := t.TempDir()

@@ -1,6 +1,7 @@
 package packager
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,12 +84,18 @@ type Artifact struct {
 	Size    int64  `json:"size"`
 }
 
-func (m Manifest) marshal() ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
+func (m Manifest) marshal() ([]byte, error) { return marshalJSON(m) }
+
+// marshalJSON indents and keeps "<" and ">" readable (relations use them).
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // manifestBase is the file name stem of a build's manifest and SBOM in

@@ -208,6 +208,14 @@ func Package(ctx context.Context, spec Spec) (*Result, error) {
 		}
 		res.Artifacts = append(res.Artifacts, a)
 	}
+	for _, a := range res.Artifacts {
+		if err := os.Rename(filepath.Join(work, a.File), a.Path); err != nil {
+			return nil, fmt.Errorf("move %s into %s: %w", a.File, spec.OutDir, err)
+		}
+	}
+	if err := fsutil.SyncDir(spec.OutDir); err != nil {
+		return nil, err
+	}
 	man.Artifacts = res.Artifacts
 	man.PackagedAt = time.Now().UTC().Format(time.RFC3339)
 	sbom, err := makeSBOM(man, spec.License, spec.Vendor)
@@ -668,7 +676,9 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 	}
 	name := fileName(p.Format, p.Name, v, s.Target.Arch)
 	dest := filepath.Join(s.OutDir, name)
-	if err := fsutil.WriteFileAtomic(dest, data, 0o644); err != nil {
+	// Written into the work directory; Package moves the whole set into
+	// OutDir once every package of the build is made.
+	if err := fsutil.WriteFileAtomic(filepath.Join(work, name), data, 0o644); err != nil {
 		return Artifact{}, err
 	}
 	sum := sha256.Sum256(data)

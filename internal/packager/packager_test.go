@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,7 @@ func readManifest(t *testing.T, path string) Manifest {
 }
 
 func TestPackageIsReproducible(t *testing.T) {
+	t.Parallel()
 	testutil.RequireTool(t, "dpkg-query", "dpkg")
 	key := testutil.NewPGPKey(t, testutil.PGPKeyOptions{Name: "Forge Repro"})
 	keyFile := filepath.Join(t.TempDir(), "key.asc")
@@ -159,16 +161,19 @@ func TestPackageIsReproducible(t *testing.T) {
 }
 
 func TestPackageRPMSignedFromDebianTree(t *testing.T) {
+	t.Parallel() // gpg waits for entropy
 	testutil.RequireTool(t, "rpm", "rpm")
 	// A key made by gpg, as users make theirs: testutil.NewPGPKey's signing
 	// subkeys carry their back-signature in the hashed area, which rpm
 	// 4.18 refuses to import.
 	keyFile, pubFile, subkey := gpgKeyWithSigningSubkey(t, "s3cret-pass")
-	t.Setenv("TEST_RPM_PASSPHRASE", "s3cret-pass")
+	passEnv := fmt.Sprintf("CRIU_FORGE_TEST_RPM_PASSPHRASE_%d", os.Getpid())
+	os.Setenv(passEnv, "s3cret-pass") // a name of its own: the test runs in parallel
+	t.Cleanup(func() { os.Unsetenv(passEnv) })
 
 	spec := baseSpec(t, t.TempDir())
 	spec.Formats = []string{FormatRPM}
-	spec.RPMSign = &signing.KeyOptions{Path: keyFile, PassphraseEnv: "TEST_RPM_PASSPHRASE", KeyID: subkey}
+	spec.RPMSign = &signing.KeyOptions{Path: keyFile, PassphraseEnv: passEnv, KeyID: subkey}
 	res := runPackage(t, spec)
 	r := artifact(t, res, "criu", FormatRPM)
 	if r.File != "criu-3.17.1+forge3-1.deb12.x86_64.rpm" {
@@ -242,4 +247,74 @@ func gpgKeyWithSigningSubkey(t *testing.T, passphrase string) (secret, public, s
 	os.WriteFile(secret, []byte(gpg("--armor", "--export-secret-keys", primary)), 0o600)
 	os.WriteFile(public, []byte(gpg("--armor", "--export", primary)), 0o644)
 	return secret, public, subkey
+}
+
+// TestRelations pins the package split and the relations that meet the
+// distro's own criu, per mode, split and format.
+func TestRelations(t *testing.T) {
+	testutil.RequireTool(t, "dpkg-query", "dpkg")
+	for _, c := range []struct{ name, mode, split string }{
+		{"criu", ModeReplace, SplitSingle},
+		{"criu", ModeReplace, SplitDistro},
+		{"criu-pidfd", ModeDistinct, SplitSingle},
+		{"criu-pidfd", ModeDistinct, SplitDistro},
+	} {
+		t.Run(c.mode+"-"+c.split, func(t *testing.T) {
+			spec := baseSpec(t, t.TempDir())
+			spec.Name, spec.Mode, spec.Split = c.name, c.mode, c.split
+			spec.Formats = []string{FormatDeb, FormatRPM}
+			res := runPackage(t, spec)
+			m := readManifest(t, res.Manifest)
+			got, _ := marshalJSON(m.Packages)
+			testutil.Golden(t, "relations-"+c.mode+"-"+c.split+".json", got)
+			for _, a := range res.Artifacts {
+				if a.Format != FormatDeb {
+					continue
+				}
+				// dpkg itself must accept the relations it reads back.
+				control := output(t, nil, "dpkg-deb", "--field", a.Path, "Package", "Depends", "Breaks", "Conflicts", "Provides", "Replaces")
+				if !strings.Contains(control, "Package: "+a.Name) {
+					t.Errorf("%s control:\n%s", a.File, control)
+				}
+			}
+		})
+	}
+}
+
+func TestListVersions(t *testing.T) {
+	testutil.RequireTool(t, "dpkg-query", "dpkg")
+	out := t.TempDir()
+	if got, err := ListVersions(filepath.Join(out, "missing")); err != nil || len(got) != 0 {
+		t.Fatalf("ListVersions of a missing dir = %v, %v", got, err)
+	}
+	spec := baseSpec(t, out)
+	runPackage(t, spec)
+	spec.SeriesRevision = 4
+	runPackage(t, spec)
+	spec.Target = Target{"debian", "13", "amd64"}
+	runPackage(t, spec)
+	got, err := ListVersions(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, b := range got {
+		lines = append(lines, fmt.Sprintf("%s %s %s %d artifacts", b.Target, b.Name, b.Version.Deb, len(b.Artifacts)))
+		if b.PackagedAt.IsZero() || b.Upstream.Commit == "" || b.Patches != 2 {
+			t.Errorf("incomplete entry %+v", b)
+		}
+	}
+	want := []string{
+		"debian-12-amd64 criu 3.17.1+forge4-1~deb12 1 artifacts",
+		"debian-12-amd64 criu 3.17.1+forge3-1~deb12 1 artifacts",
+		"debian-13-amd64 criu 3.17.1+forge4-1~deb13 1 artifacts",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("ListVersions:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+	// A broken manifest is named, not skipped.
+	os.WriteFile(filepath.Join(out, "broken"+ManifestSuffix), []byte("{"), 0o644)
+	if _, err := ListVersions(out); err == nil || !strings.Contains(err.Error(), "broken"+ManifestSuffix) {
+		t.Errorf("broken manifest: %v", err)
+	}
 }

@@ -75,14 +75,25 @@ func (r DebianResolver) Resolve(ctx context.Context, needs []Needed) (map[string
 	if out, err := r.Run(ctx, "dpkg", "--print-architecture"); err == nil {
 		arch = strings.TrimSpace(string(out))
 	}
-	deps := map[string]Dependency{}
+	args := []string{"dpkg-query", "-S"}
 	for _, n := range needs {
 		if err := checkSoname(n.Soname); err != nil {
 			return nil, err
 		}
-		out, err := r.Run(ctx, "dpkg-query", "-S", "*/"+n.Soname)
-		if err != nil {
-			return nil, fmt.Errorf("find the package of %s in the builder (dpkg-query -S): %w: install the library's package in the builder, or set a Depends override", n.Soname, err)
+		args = append(args, "*/"+n.Soname)
+	}
+	// One dpkg-query for all sonames (each call reads the whole database);
+	// it fails when any is unknown, and the per-soname calls below then
+	// name the missing one.
+	batch, batchErr := r.Run(ctx, args...)
+	deps := map[string]Dependency{}
+	for _, n := range needs {
+		out := batch
+		if batchErr != nil {
+			var err error
+			if out, err = r.Run(ctx, "dpkg-query", "-S", "*/"+n.Soname); err != nil {
+				return nil, fmt.Errorf("find the package of %s in the builder (dpkg-query -S): %w: install the library's package in the builder, or set a Depends override", n.Soname, err)
+			}
 		}
 		owner, err := pickOwner(string(out), n.Soname, arch)
 		if err != nil {

@@ -1,7 +1,6 @@
 package packager
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -119,9 +118,5 @@ func makeSBOM(m Manifest, license, vendor string) ([]byte, error) {
 			doc.Relationships = append(doc.Relationships, spdxRelationship{id, "DEPENDS_ON", fmt.Sprintf("SPDXRef-Library-%d", j+1)})
 		}
 	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return marshalJSON(doc)
 }
