@@ -30,9 +30,18 @@ const StateFile = "rpmmd-state.json"
 
 const stateVersion = 1
 
+// state is the state file: one JSON record per package. Records are kept
+// as read so that Write copies those of unchanged packages instead of
+// encoding them again.
 type state struct {
-	Version  int        `json:"version"`
-	Packages []*Package `json:"packages"`
+	Version  int               `json:"version"`
+	Packages []json.RawMessage `json:"packages"`
+}
+
+// stateRecord is a package record as read from the state file.
+type stateRecord struct {
+	pkg *Package // as stored in the Repo; a different pointer means changed
+	raw json.RawMessage
 }
 
 // Repo is the set of packages of one yum repository (one distro release).
@@ -42,6 +51,7 @@ type Repo struct {
 	dir     string
 	byHref  map[string]*Package
 	byNEVRA map[string]*Package
+	records map[string]stateRecord // by href
 	// Timestamp, when set (Unix seconds), is the revision and timestamp
 	// written into repomd.xml. When zero, the newest package file time is
 	// used, so the same packages always give the same bytes.
@@ -55,7 +65,7 @@ type Repo struct {
 // read. Without a state file (a new repository, or one made by another
 // tool), every .rpm below dir is read.
 func Open(dir string) (*Repo, error) {
-	r := &Repo{dir: dir, byHref: map[string]*Package{}, byNEVRA: map[string]*Package{}}
+	r := &Repo{dir: dir, byHref: map[string]*Package{}, byNEVRA: map[string]*Package{}, records: map[string]stateRecord{}}
 	data, err := os.ReadFile(filepath.Join(dir, "repodata", StateFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -69,8 +79,9 @@ func Open(dir string) (*Repo, error) {
 		return r, r.scan()
 	}
 	var reread []string
-	for _, p := range st.Packages {
-		if p == nil || checkHref(p.Href) != nil {
+	for _, raw := range st.Packages {
+		var p *Package
+		if err := json.Unmarshal(raw, &p); err != nil || p == nil || checkHref(p.Href) != nil {
 			return r, r.scan()
 		}
 		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p.Href)))
@@ -83,6 +94,7 @@ func Open(dir string) (*Repo, error) {
 			if err := r.add(p, p.Href, false); err != nil {
 				return r, r.scan()
 			}
+			r.records[p.Href] = stateRecord{r.byHref[p.Href], raw}
 		}
 	}
 	return r, r.readAll(reread)
@@ -265,7 +277,7 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 		})
 	}
 	wg.Go(func() {
-		stateJSON, errs[len(renderers)] = json.Marshal(state{Version: stateVersion, Packages: pkgs})
+		stateJSON, errs[len(renderers)] = r.encodeState(pkgs)
 	})
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -313,6 +325,31 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 		return fmt.Errorf("write yum metadata: %w", err)
 	}
 	return pruneMetadata(repodata, records)
+}
+
+// encodeState encodes the state file, reusing the records read by Open for
+// the packages that did not change.
+func (r *Repo) encodeState(pkgs []*Package) ([]byte, error) {
+	// Written by hand around the records: json.Marshal would scan every
+	// reused record again.
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `{"version":%d,"packages":[`, stateVersion)
+	for i, p := range pkgs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if rec, ok := r.records[p.Href]; ok && rec.pkg == p {
+			b.Write(rec.raw)
+			continue
+		}
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(raw)
+	}
+	b.WriteString("]}\n")
+	return b.Bytes(), nil
 }
 
 // metadataFile is one rendered, compressed metadata file, not yet stored.
