@@ -104,6 +104,8 @@ func TestPackageDebSingleReplace(t *testing.T) {
 	if inside.Upstream.Commit == "" || len(inside.Patches) != 2 || inside.Patches[0].URL == "" || inside.BuildKey != "bk-2222" {
 		t.Errorf("manifest lacks provenance: %+v", inside)
 	}
+	checkSBOM(t, res.SBOM, deb, inside)
+
 	changelog := output(t, nil, "sh", "-c", "gzip -dc "+filepath.Join(root, "usr/share/doc/criu/changelog.Debian.gz"))
 	testutil.Golden(t, "deb-single.changelog", []byte(changelog))
 	for _, want := range []string{"PR #2449", "PR #2539", "CRIU 3.17.1"} {
@@ -316,5 +318,48 @@ func TestListVersions(t *testing.T) {
 	os.WriteFile(filepath.Join(out, "broken"+ManifestSuffix), []byte("{"), 0o644)
 	if _, err := ListVersions(out); err == nil || !strings.Contains(err.Error(), "broken"+ManifestSuffix) {
 		t.Errorf("broken manifest: %v", err)
+	}
+}
+
+// checkSBOM checks the SPDX document lists what the manifest lists.
+func checkSBOM(t *testing.T, path string, deb Artifact, m Manifest) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc spdxDoc
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatalf("SBOM: %v", err)
+	}
+	if doc.SPDXVersion != "SPDX-2.3" || doc.DataLicense != "CC0-1.0" || !strings.HasPrefix(doc.DocumentNamespace, "urn:") {
+		t.Errorf("SBOM header: %+v", doc)
+	}
+	byID := map[string]spdxPackage{}
+	for _, p := range doc.Packages {
+		byID[p.SPDXID] = p
+	}
+	if up := byID["SPDXRef-Upstream"]; !strings.Contains(up.DownloadLocation, m.Upstream.Commit) {
+		t.Errorf("SBOM upstream: %+v", up)
+	}
+	for i, p := range m.Patches {
+		got := byID[fmt.Sprintf("SPDXRef-Patch-%d", i+1)]
+		if got.DownloadLocation != p.URL || len(got.Checksums) != 1 || got.Checksums[0].Value != p.SHA256 {
+			t.Errorf("SBOM patch %d: %+v", i+1, got)
+		}
+	}
+	art := byID["SPDXRef-Package-1"]
+	if art.PackageFileName != deb.File || art.Checksums[0].Value != deb.SHA256 {
+		t.Errorf("SBOM artifact: %+v", art)
+	}
+	rels := map[string]bool{}
+	for _, r := range doc.Relationships {
+		rels[r.Element+" "+r.Type+" "+r.Related] = true
+	}
+	for _, want := range []string{"SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-1", "SPDXRef-Patch-1 PATCH_APPLIED SPDXRef-Upstream",
+		"SPDXRef-Package-1 GENERATED_FROM SPDXRef-Upstream", "SPDXRef-Package-1 DEPENDS_ON SPDXRef-Library-1"} {
+		if !rels[want] {
+			t.Errorf("SBOM lacks relationship %s", want)
+		}
 	}
 }
