@@ -81,6 +81,7 @@ func memTempDir(t testing.TB) string {
 // every path, mode, link target and byte agree.
 func TestImportCRIUTarballs(t *testing.T) {
 	f := upstream.New(t)
+	gitTrees := map[string]string{}
 	for _, tt := range []struct {
 		version  string
 		symlinks int
@@ -110,11 +111,19 @@ func TestImportCRIUTarballs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantTree, work := gitTreeOfTarball(t, tarball)
+			wantTree, seen := gitTrees[tt.version]
+			if !seen {
+				var work string
+				wantTree, work = gitTreeOfTarball(t, tarball)
+				gitTrees[tt.version] = wantTree
+				assertFixtureLacksOnlyIgnored(t, f.Dir, "v"+tt.version, base.RepoPath, base.Commit.String(), work)
+			}
 			if commit.TreeHash.String() != wantTree {
 				t.Errorf("import tree %s, git's tree of the extracted tarball %s", commit.TreeHash, wantTree)
 			}
-			assertFixtureLacksOnlyIgnored(t, f.Dir, "v"+tt.version, base.RepoPath, base.Commit.String(), work)
+			if seen {
+				return // the same tarball again, through another decoder
+			}
 			// git itself must read the imported repository.
 			if got := gitIn(t, base.RepoPath, "rev-parse", base.Commit.String()+"^{tree}"); got != commit.TreeHash.String() {
 				t.Errorf("git reads the import's tree as %s", got)
