@@ -540,3 +540,42 @@ func TestImportHashMatchesGitForBlobs(t *testing.T) {
 		t.Errorf("blob id %s, %v", h, err)
 	}
 }
+
+// TestImportConcurrent: three imports of one tarball into one cache at once
+// give one commit and one pack; the locks serialize them.
+func TestImportConcurrent(t *testing.T) {
+	tarball := testutil.CRIUTarball(t, "4.2.1")
+	sum := fileSHA256(t, tarball)
+	cache := t.TempDir()
+	type result struct {
+		commit plumbing.Hash
+		err    error
+	}
+	results := make(chan result, 3)
+	for range 3 {
+		go func() {
+			b, err := Fetch(context.Background(), []Alternative{{Tarball: &TarballSpec{URL: tarball, SHA256: sum}}}, Options{CacheDir: cache})
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			results <- result{commit: b.Commit}
+		}()
+	}
+	var first plumbing.Hash
+	for range 3 {
+		r := <-results
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if first.IsZero() {
+			first = r.commit
+		}
+		if r.commit != first {
+			t.Errorf("commits %s and %s", first, r.commit)
+		}
+	}
+	if got := packs(t, importsPath(cache)); len(got) != 1 {
+		t.Errorf("imports.git has %d packs, want 1", len(got))
+	}
+}
