@@ -137,7 +137,8 @@ func (r *Repo) readAll(hrefs []string) error {
 	errs := make([]error, len(hrefs))
 	var wg sync.WaitGroup
 	next := make(chan int)
-	for range min(runtime.GOMAXPROCS(0), max(len(hrefs), 1)) {
+	// More workers than CPUs: a read often waits for the disk.
+	for range min(max(4, 2*runtime.GOMAXPROCS(0)), max(len(hrefs), 1)) {
 		wg.Go(func() {
 			for i := range next {
 				pkgs[i], errs[i] = ReadPackage(filepath.Join(r.dir, filepath.FromSlash(hrefs[i])))
@@ -153,7 +154,7 @@ func (r *Repo) readAll(hrefs []string) error {
 		if errs[i] != nil {
 			return errs[i]
 		}
-		if err := r.Add(p, hrefs[i]); err != nil {
+		if err := r.add(p, hrefs[i], false); err != nil { // p.FileTime is this file's
 			return err
 		}
 	}
