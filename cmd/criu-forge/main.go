@@ -111,6 +111,7 @@ they hold, and publishes them to signed apt and yum repositories.`,
 		newBuildersCmd(g),
 		newSchemaCmd(g),
 		newVersionCmd(g),
+		newVerifyCmd(g), newDoctorCmd(g),
 	)
 	return root
 }

@@ -135,20 +135,25 @@ func numbers(v string) []int {
 	return out
 }
 
-// Unpack extracts a .deb into root with `dpkg-deb -x` (the host's dpkg
-// database is not touched) and returns the criu in it, run with the
-// package's own library folders on LD_LIBRARY_PATH. The package's other
-// runtime dependencies must be on the host; a missing library is an error
-// naming it.
-func Unpack(ctx context.Context, deb, root string) (CRIU, error) {
+// Unpack extracts .deb packages into root with `dpkg-deb -x` (the host's
+// dpkg database is not touched) and returns the criu in them, run with the
+// packages' own library folders on LD_LIBRARY_PATH. Their other runtime
+// dependencies must be on the host; a missing library is an error naming
+// it.
+func Unpack(ctx context.Context, root string, debs ...string) (CRIU, error) {
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		return CRIU{}, fmt.Errorf("unpack %s: dpkg-deb not found (install the Debian package dpkg): %w", deb, err)
+		return CRIU{}, fmt.Errorf("unpack: dpkg-deb not found (install the Debian package dpkg): %w", err)
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		return CRIU{}, fmt.Errorf("unpack %s: %w", deb, err)
+		return CRIU{}, fmt.Errorf("unpack: %w", err)
 	}
-	if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
-		return CRIU{}, fmt.Errorf("unpack %s: dpkg-deb -x: %w: %s", deb, err, strings.TrimSpace(string(out)))
+	for _, deb := range debs {
+		if !strings.HasSuffix(deb, ".deb") {
+			return CRIU{}, fmt.Errorf("unpack %s: verify unpacks .deb packages; install an .rpm and use --installed", deb)
+		}
+		if out, err := exec.CommandContext(ctx, "dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+			return CRIU{}, fmt.Errorf("unpack %s: dpkg-deb -x: %w: %s", deb, err, strings.TrimSpace(string(out)))
+		}
 	}
 	return InRoot(ctx, root)
 }

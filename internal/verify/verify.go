@@ -78,20 +78,25 @@ func (r *Report) Failed() int {
 	return n
 }
 
-// Print writes the summary: criu, a line per check, the verdict.
+// Print writes the whole report: criu, a line per check, the verdict.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "criu %s (%s)\n", r.Version, r.CRIU)
 	for _, c := range r.Checks {
 		fmt.Fprintln(w, c)
 	}
+	r.Summary(w)
+}
+
+// Summary writes the verdict and, on failure, the advice.
+func (r *Report) Summary(w io.Writer) {
 	if n := r.Failed(); n > 0 {
-		fmt.Fprintf(w, "FAILED: %d of %d checks\n", n, len(r.Checks))
+		fmt.Fprintf(w, "FAILED: %d of %d checks with criu %s\n", n, len(r.Checks), r.Version)
 		if r.Advice != "" {
 			fmt.Fprintln(w, r.Advice)
 		}
 		return
 	}
-	fmt.Fprintf(w, "OK: all %d checks passed: this criu checkpoints and restores pidfds on this kernel\n", len(r.Checks))
+	fmt.Fprintf(w, "OK: all %d checks passed with criu %s: it checkpoints and restores pidfds on this kernel\n", len(r.Checks), r.Version)
 }
 
 // Run checks the criu (`criu check`) and round-trips the workload for each
@@ -121,6 +126,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	rep.Version = v
+	fmt.Fprintf(progress, "criu %s (%s)\n", v, opts.CRIU.Path)
 	rep.Check = opts.CRIU.Check(ctx)
 	add(Check{Case: "-", Name: "criu check", Pass: rep.Check.OK, Detail: rep.Check.Summary()})
 

@@ -122,7 +122,7 @@ func TestUnpack(t *testing.T) {
 	testutil.Run(t, "", "dpkg-deb", "--root-owner-group", "-b", pkg, deb)
 
 	root := filepath.Join(dir, "root")
-	c, err := Unpack(context.Background(), deb, root)
+	c, err := Unpack(context.Background(), root, deb)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestUnpack(t *testing.T) {
 		t.Errorf("criu ran with %q, want %q", out, want)
 	}
 
-	if _, err := Unpack(context.Background(), filepath.Join(dir, "missing.deb"), filepath.Join(dir, "r2")); err == nil || !strings.Contains(err.Error(), "missing.deb") {
+	if _, err := Unpack(context.Background(), filepath.Join(dir, "r2"), filepath.Join(dir, "missing.deb")); err == nil || !strings.Contains(err.Error(), "missing.deb") {
 		t.Errorf("missing package: %v", err)
 	}
 }
