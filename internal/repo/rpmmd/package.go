@@ -5,12 +5,17 @@
 //
 // The entry point is Open; a publisher does:
 //
-//	repo, err := rpmmd.Open(root)          // root holds Packages/ and repodata/
-//	pkg, err := rpmmd.ReadPackage(root + "/Packages/criu-4.2.1-1.x86_64.rpm")
-//	err = repo.Add(pkg, "Packages/criu-4.2.1-1.x86_64.rpm")
-//	err = repo.Write(root, sign)           // repodata/ of root, signed repomd
+//	repo, err := rpmmd.Open(root) // root: Packages/ and repodata/ (may be a link to the live generation)
+//	pkg, err := rpmmd.ReadPackage(filepath.Join(root, "Packages", name))
+//	err = repo.Add(pkg, "Packages/"+name) // href relative to root
+//	err = repo.Write(outDir, sign)        // outDir/repodata/: root itself, or the next generation
 //
-// Callers serialize writers to one directory (the publisher's lock).
+// The state (repodata/rpmmd-state.json) lives beside the metadata it
+// describes, so the two always agree. Open trusts a recorded package while
+// its file keeps its size and mtime, so keep package files in place or hard
+// link them (a copy with a new mtime is read again). Output depends only on
+// the packages: no wall-clock time (see Repo.Timestamp). The package does
+// no locking: callers serialize writers to one repository.
 package rpmmd
 
 import (

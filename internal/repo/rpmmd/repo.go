@@ -242,17 +242,19 @@ var metadataName = regexp.MustCompile(`^[0-9a-f]{64}-(primary|filelists|other)\.
 // Write writes outDir/repodata/: primary, filelists and other (gzip, named
 // after their sha256 so a client never mixes two generations), the state
 // file, repomd.xml.asc when sign is not nil (sign gets repomd.xml and
-// returns an armored detached signature), and last repomd.xml, each file
-// written aside and renamed into place. Everything is rendered and signed
-// before the first file is written, so a failure there changes nothing.
-// Metadata files of earlier writes are removed once the new repomd.xml is
-// in place. Every package must already be at its href below outDir.
-// Nothing outside outDir/repodata is written.
+// returns an armored detached signature), and last repomd.xml. All is
+// rendered and signed before the first file is written, so a failure there
+// changes nothing; then the files are written aside and renamed into place,
+// repomd.xml last, and the metadata files of earlier writes to outDir are
+// removed. outDir is the root itself for an in-place update, or a new
+// generation's directory that the caller later makes the root's repodata/
+// (hrefs stay relative to the root given to Open, where every package must
+// already be). Nothing outside outDir/repodata is written.
 func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) error {
 	pkgs := r.Packages()
 	for _, p := range pkgs {
-		if _, err := os.Stat(filepath.Join(outDir, filepath.FromSlash(p.Href))); err != nil {
-			return fmt.Errorf("write yum metadata: %s is not in %s (copy the package before writing metadata): %w", p.Href, outDir, err)
+		if _, err := os.Stat(filepath.Join(r.dir, filepath.FromSlash(p.Href))); err != nil {
+			return fmt.Errorf("write yum metadata: %s is not in %s (put the package in place before writing metadata): %w", p.Href, r.dir, err)
 		}
 	}
 	repodata := filepath.Join(outDir, "repodata")

@@ -204,10 +204,20 @@ func TestWrite(t *testing.T) {
 			t.Error("a failed signature changed repomd.xml")
 		}
 	})
-	t.Run("package missing from the output", func(t *testing.T) {
+	t.Run("package missing from the root", func(t *testing.T) {
+		gone := filepath.Join(root, filepath.FromSlash(r.Packages()[0].Href))
+		data, err := os.ReadFile(gone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(gone)
+		defer func() {
+			os.WriteFile(gone, data, 0o644)
+			os.Chtimes(gone, fileTime, fileTime)
+		}()
 		out := t.TempDir()
-		err := r.Write(out, nil)
-		if err == nil || !strings.Contains(err.Error(), "copy the package before writing metadata") {
+		err = r.Write(out, nil)
+		if err == nil || !strings.Contains(err.Error(), "put the package in place before writing metadata") {
 			t.Fatalf("Write: %v", err)
 		}
 		if _, err := os.Stat(filepath.Join(out, "repodata")); !errors.Is(err, os.ErrNotExist) {
@@ -336,27 +346,29 @@ func FuzzReadPackage(f *testing.F) {
 	})
 }
 
-// TestWriteNewGeneration follows the publisher's flow: open the current
-// generation, add a package, write the next generation into another
-// directory whose packages are hard links, and open that one without
-// reading the old packages again.
+// TestWriteNewGeneration follows a publisher that keeps packages in one
+// place and metadata in generations: root/repodata is a symbolic link to
+// the live generation's repodata. It opens the root, adds a package, writes
+// the next generation elsewhere, switches the link, and opens the root
+// again without reading the old packages.
 func TestWriteNewGeneration(t *testing.T) {
-	gen1, gen2 := t.TempDir(), t.TempDir()
+	root, gens := t.TempDir(), t.TempDir()
 	specs := sampleSpecs()
-	old := buildSamples(t, gen1, specs[:2])
-	writeRepo(t, gen1)
-
-	if err := os.Mkdir(filepath.Join(gen2, "Packages"), 0o755); err != nil {
+	old := buildSamples(t, root, specs[:2])
+	gen1, gen2 := filepath.Join(gens, "1"), filepath.Join(gens, "2")
+	r, err := Open(root)
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range old {
-		if err := os.Link(p, filepath.Join(gen2, "Packages", filepath.Base(p))); err != nil {
-			t.Fatal(err)
-		}
+	if err := r.Write(gen1, nil); err != nil {
+		t.Fatal(err)
 	}
-	added := buildSamples(t, gen2, specs[2:])[0]
-	r, err := Open(gen1)
-	if err != nil {
+	if err := os.Symlink(filepath.Join(gen1, "repodata"), filepath.Join(root, "repodata")); err != nil {
+		t.Fatal(err)
+	}
+
+	added := buildSamples(t, root, specs[2:])[0]
+	if r, err = Open(root); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Add(readPkg(t, added), "Packages/"+filepath.Base(added)); err != nil {
@@ -365,9 +377,17 @@ func TestWriteNewGeneration(t *testing.T) {
 	if err := r.Write(gen2, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(gen1, "repodata", "repomd.xml")); err != nil {
+	if err := r.Write(root, nil); err == nil {
+		t.Error("Write followed the repodata link into the live generation")
+	}
+	next := filepath.Join(root, ".repodata-next")
+	if err := os.Symlink(filepath.Join(gen2, "repodata"), next); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Rename(next, filepath.Join(root, "repodata")); err != nil {
+		t.Fatal(err)
+	}
+
 	// Unchanged packages are not read again: garbage of the same size and
 	// mtime goes unnoticed.
 	fi, _ := os.Stat(old[0])
@@ -375,11 +395,14 @@ func TestWriteNewGeneration(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chtimes(old[0], fi.ModTime(), fi.ModTime())
-	r2, err := Open(gen2)
+	r2, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := len(r2.Packages()); got != 3 {
 		t.Errorf("next generation has %d packages, want 3", got)
+	}
+	if _, err := os.Stat(filepath.Join(gen1, "repodata", "repomd.xml")); err != nil {
+		t.Errorf("the old generation was touched: %v", err)
 	}
 }
