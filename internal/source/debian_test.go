@@ -77,6 +77,9 @@ func debianArchive(t *testing.T) (mirror, keyring string, requests *atomic.Int32
 	return srv.URL + "/debian/", keyring, requests
 }
 
+// debianImportCommit is the import commit of criu 4.2.1-1's orig tarball.
+const debianImportCommit = "36872b767e2a8aeea3f832f84326c12f2c63a5da"
+
 // TestFetchDebianSourceAlternative: the git upstream does not answer, the
 // Debian archive does; the base is the import of Debian's orig tarball,
 // with the same tree as a tarball import of the same file, and offline
@@ -112,6 +115,14 @@ func TestFetchDebianSourceAlternative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if want := "url: debian-archive:pool/main/c/criu/criu_4.2.1.orig.tar.xz\n"; !strings.HasSuffix(commit.Message, want) {
+		t.Errorf("import message %q does not end in the mirror-independent %q", commit.Message, want)
+	}
+	// The import commit depends on nothing of the machine or mirror: this
+	// loopback archive and the real one (TestFetchDebianRealArchive) give it.
+	if base.Commit.String() != debianImportCommit {
+		t.Errorf("import commit %s, want %s", base.Commit, debianImportCommit)
+	}
 	tarCommit, _ := tarBase.Repo.CommitObject(tarBase.Commit)
 	if commit.TreeHash != tarCommit.TreeHash {
 		t.Errorf("debian-source tree %s, tarball tree %s", commit.TreeHash, tarCommit.TreeHash)
@@ -145,6 +156,9 @@ func TestFetchDebianRealArchive(t *testing.T) {
 	exp, _ := want.Repo.CommitObject(want.Commit)
 	if got.TreeHash != exp.TreeHash {
 		t.Errorf("archive import tree %s, fixture tarball tree %s", got.TreeHash, exp.TreeHash)
+	}
+	if base.Commit.String() != debianImportCommit {
+		t.Errorf("import commit %s, want %s", base.Commit, debianImportCommit)
 	}
 	t.Log(base.Describe)
 }

@@ -252,7 +252,7 @@ func fetchDebian(ctx context.Context, req debsrc.Request, opts Options) (*Base, 
 	sum := strings.ToLower(res.SHA256)
 	base, err := lookupImport(opts.CacheDir, sum)
 	if err != nil || base == nil {
-		base, err = importTarball(ctx, opts.CacheDir, res.Path, sum, res.Name, redactURL(res.URL), opts.Log)
+		base, err = importTarball(ctx, opts.CacheDir, res.Path, sum, res.Name, archiveLocation(res), opts.Log)
 	}
 	if err != nil {
 		return nil, err
@@ -261,4 +261,14 @@ func fetchDebian(ctx context.Context, req debsrc.Request, opts Options) (*Base, 
 	base.SHA256 = sum
 	base.Describe = fmt.Sprintf("debian-source %s %s %s sha256:%s (%s, import %s)", req.Package, req.Version, req.Suite, sum, res.Name, base.Commit)
 	return base, nil
+}
+
+// archiveLocation names an orig tarball by its place in the archive's pool,
+// not by the mirror that served it: the import commit, whose message
+// carries it, must be the same on every machine whatever mirror apt names.
+func archiveLocation(res *debsrc.Result) string {
+	if pool, ok := strings.CutPrefix(res.URL, res.Mirror); ok && res.Mirror != "" {
+		return "debian-archive:" + strings.TrimPrefix(pool, "/")
+	}
+	return redactURL(res.URL)
 }
