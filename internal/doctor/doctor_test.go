@@ -337,3 +337,24 @@ func TestContainerPidMissing(t *testing.T) {
 		t.Errorf("error does not name the container: %v", err)
 	}
 }
+
+// BenchmarkInspectWholeSystem walks every process from pid 1 (what
+// `doctor --pid 1` does on this machine), without running criu.
+func BenchmarkInspectWholeSystem(b *testing.B) {
+	testutil.RequireRoot(b)
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		rep, err := Inspect(ctx, Options{Pid: 1, CRIU: &CRIUStatus{Version: "4.2.1", Check: checkOK}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if i == 0 {
+			fds := 0
+			for _, p := range rep.Processes {
+				fds += p.FDs
+			}
+			b.ReportMetric(float64(len(rep.Processes)), "procs")
+			b.ReportMetric(float64(fds), "fds")
+		}
+	}
+}
