@@ -236,8 +236,10 @@ func (r *Repo) Packages() []*Package {
 	return out
 }
 
-// metadataName matches the files Write names after their content.
-var metadataName = regexp.MustCompile(`^[0-9a-f]{64}-(primary|filelists|other)\.xml\.gz$`)
+// metadataName matches the files Write names after their content, and
+// the temporary files a killed Write may have left (writers are
+// serialized, so none is in use by another one).
+var metadataName = regexp.MustCompile(`^([0-9a-f]{64}-(primary|filelists|other)\.xml\.gz|\..+\.tmp-[0-9]+)$`)
 
 // Write writes outDir/repodata/: primary, filelists and other (gzip, named
 // after their sha256 so a client never mixes two generations), the state
@@ -408,7 +410,8 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 }
 
 // pruneMetadata removes metadata files that the new repomd.xml no longer
-// names. Only names Write itself makes are touched.
+// names and leftover temporary files. Only names Write itself makes are
+// touched.
 func pruneMetadata(repodata string, keep []repomdRecord) error {
 	entries, err := os.ReadDir(repodata)
 	if err != nil {

@@ -126,6 +126,10 @@ func TestOpenIsIncremental(t *testing.T) {
 	if err := os.Remove(paths[0]); err != nil {
 		t.Fatal(err)
 	}
+	leftover := filepath.Join(root, "repodata", ".repomd.xml.tmp-123456")
+	if err := os.WriteFile(leftover, []byte("from a killed write"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r = writeRepo(t, root)
 	if got := len(r.Packages()); got != 2 {
 		t.Fatalf("after removing a package file: %d packages, want 2", got)
