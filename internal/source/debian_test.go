@@ -97,7 +97,7 @@ func TestFetchDebianSourceAlternative(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if base.Kind != "debian-source" || base.Alternative != 1 || len(base.Tried) != 1 || !strings.Contains(base.Tried[0].Error(), "no-such.git") {
+	if base.Kind != "debian-source" || base.SHA256 != fileSHA256(t, testutil.CRIUTarball(t, "4.2.1")) || base.Alternative != 1 || len(base.Tried) != 1 || !strings.Contains(base.Tried[0].Error(), "no-such.git") {
 		t.Errorf("kind %q alternative %d tried %v", base.Kind, base.Alternative, base.Tried)
 	}
 	sum := fileSHA256(t, testutil.CRIUTarball(t, "4.2.1"))

@@ -140,7 +140,7 @@ func TestImportCRIUTarballs(t *testing.T) {
 			if !base.Date.Equal(commit.Committer.When) || base.Date.Before(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) {
 				t.Errorf("date %s", base.Date)
 			}
-			if base.Kind != "tarball" || !strings.Contains(base.Describe, "sha256:"+sum) {
+			if base.Kind != "tarball" || base.SHA256 != sum || !strings.Contains(base.Describe, "sha256:"+sum) {
 				t.Errorf("kind %q describe %q", base.Kind, base.Describe)
 			}
 			// Same tarball, another cache: the same commit id.
