@@ -55,7 +55,7 @@ the exit code is 1 when any failed.`,
 				if t.Build.CacheHit {
 					how = "cached"
 				}
-				fmt.Fprintf(g.stdout, "%s: %s, version %s\n", t.Target.ID(), how, t.Package.Version)
+				fmt.Fprintf(g.stdout, "%s: %s, version %s\n", t.Target.ID(), how, t.Package.Version.For(t.Target.Family()))
 				for _, a := range t.Package.Artifacts {
 					fmt.Fprintf(g.stdout, "  %s\n", a.Path)
 				}

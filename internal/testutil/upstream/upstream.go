@@ -27,7 +27,7 @@ import (
 
 // formatVersion changes whenever the layout below changes, so a stale
 // machine-wide copy is never reused.
-const formatVersion = "3"
+const formatVersion = "4"
 
 // PR describes one pull request of the fixture.
 type PR struct {
@@ -278,7 +278,10 @@ func build(t testing.TB, root, oldTarball, newTarball string) {
 	importTree := func(tree, tag string) {
 		testutil.Run(t, "", "find", work, "-mindepth", "1", "-maxdepth", "1", "!", "-name", ".git", "-exec", "rm", "-rf", "{}", "+")
 		testutil.Run(t, "", "cp", "-a", tree+"/.", work)
-		git(t, work, nil, "add", "-A")
+		// --force: CRIU's own .gitignore (*.so) would drop three of the
+		// release's symbolic links, and the tree would no longer be the
+		// tarball's.
+		git(t, work, nil, "add", "-A", "--force")
 		env := commitEnv(releaseDates[tag])
 		git(t, work, env, "commit", "-q", "-m", "CRIU "+strings.TrimPrefix(tag, "v"))
 		git(t, work, env, "tag", "-a", tag, "-m", "CRIU "+strings.TrimPrefix(tag, "v"))
