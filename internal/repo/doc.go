@@ -11,7 +11,13 @@
 //	.gen/current -> <n>                                 the live generation
 //	.gen/<n>/dists/<suite>/{Release,InRelease,Release.gpg}
 //	.gen/<n>/dists/<suite>/main/binary-<arch>/{Packages,Packages.gz,Packages.xz,by-hash/SHA256/*}
+//	yum -> .gen/current/yum
+//	pool/yum/<release>/<name>-<version>-<release>.<arch>.rpm
+//	.gen/<n>/yum/<release>/<arch>/Packages/*.rpm        hard links to pool/yum/
+//	.gen/<n>/yum/<release>/<arch>/repodata/             rpmmd: repomd.xml(.asc), primary...
+//	.gen/<n>/chunks/                                    compressed Packages chunks, reused
 //	.gen/<n>/state.json                                 what generation n holds
+//	.gen/intent.json                                    pool files a running publish adds or drops
 //	.lock                                               serializes publishers
 //
 // # Suites
@@ -21,6 +27,11 @@
 // TargetSuites). Architectures are per package: "all" packages appear in
 // every architecture's Packages of their suite, and a suite lists the
 // architectures of its packages (plus PublishOptions.Architectures).
+//
+// An .rpm Input names its yum release (el9, fc41), or it comes from the
+// dist tag of the rpm's Release (3.el9 -> el9). noarch rpms go into every
+// architecture of their release. Keep applies to apt suites only for now
+// (rpm version order lives unexported in rpmmd).
 //
 // # Never broken, never lost
 //

@@ -78,10 +78,23 @@ func sameDigests(cur *state, plans map[string]*suitePlan) bool {
 	return true
 }
 
+func sameYum(cur *state, plans map[string]*yumPlan) bool {
+	if len(cur.Yum) != len(plans) {
+		return false
+	}
+	for key, p := range plans {
+		if cur.Yum[key] != p.digest {
+			return false
+		}
+	}
+	return true
+}
+
 // generationWriter writes one new generation directory. Files are written
 // plainly and fsynced all together (in parallel) before the switch: one
 // fsync after the other costs more than the rest of an incremental publish.
 type generationWriter struct {
+	repo  string // the repository directory
 	root  string // .gen/<n>
 	prev  string // .gen/<n-1>, "" for the first
 	dirs  map[string]bool
@@ -180,7 +193,7 @@ func syncAll(files, dirs []string) error {
 // unchanged suite hard-linked from the live generation), the public key and
 // the state.
 func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, opts *PublishOptions) error {
-	g := &generationWriter{root: genPath(dir, next.Generation), dirs: map[string]bool{}}
+	g := &generationWriter{repo: dir, root: genPath(dir, next.Generation), dirs: map[string]bool{}}
 	if cur.Generation > 0 {
 		g.prev = genPath(dir, cur.Generation)
 	}
@@ -251,6 +264,9 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 		next.Suites[name] = ss
 	}
 
+	if err := writeYum(g, cur, next, yumPlans(next, opts), opts); err != nil {
+		return err
+	}
 	for name, armored := range map[string]bool{KeyringName: false, keyringArmor: true} {
 		key, err := opts.Signer.PublicKey(armored)
 		if err != nil {
@@ -275,7 +291,7 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 
 // rootLinks are the repository's public names, each a symbolic link through
 // .gen/current, so one rename switches all of them at once.
-var rootLinks = []string{distsDir, KeyringName, keyringArmor}
+var rootLinks = []string{distsDir, yumDir, KeyringName, keyringArmor}
 
 func rootLinkTarget(name string) string { return genDir + "/" + currentLink + "/" + name }
 

@@ -212,6 +212,29 @@ func checkRepoFiles(t testing.TB, dir string, orphansAllowed bool) map[string][]
 			}
 		}
 	}
+	// yum repositories name pool files through hard links in Packages/.
+	var yumFiles []os.FileInfo
+	if yum, err := filepath.EvalSymlinks(filepath.Join(dir, yumDir)); err == nil {
+		filepath.WalkDir(yum, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() && strings.HasSuffix(p, ".rpm") {
+				fi, _ := os.Stat(p)
+				yumFiles = append(yumFiles, fi)
+			}
+			return nil
+		})
+	}
+	filepath.WalkDir(filepath.Join(dir, poolDir), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".rpm") {
+			fi, _ := os.Stat(p)
+			for _, y := range yumFiles {
+				if os.SameFile(fi, y) {
+					rel, _ := filepath.Rel(dir, p)
+					named[rel] = true
+				}
+			}
+		}
+		return nil
+	})
 	filepath.WalkDir(filepath.Join(dir, poolDir), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			rel, _ := filepath.Rel(dir, p)

@@ -101,6 +101,8 @@ type state struct {
 	Generation int                    `json:"generation"`
 	Debs       []*record              `json:"debs"`
 	Suites     map[string]*suiteState `json:"suites"`
+	Rpms       []*rpmRecord           `json:"rpms,omitempty"`
+	Yum        map[string]string      `json:"yum,omitempty"` // digest of each yum/<release>/<arch>
 }
 
 // Publish adds packages to the repository in opts.Dir and switches it to a
@@ -173,7 +175,7 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 	}
 	report.Generation = cur.Generation
 	digests := suiteDigests(next, &opts)
-	if len(report.Added) == 0 && len(report.Removed) == 0 && cur.Generation > 0 && sameDigests(cur, digests) {
+	if len(report.Added) == 0 && len(report.Removed) == 0 && cur.Generation > 0 && sameDigests(cur, digests) && sameYum(cur, yumPlans(next, &opts)) {
 		fmt.Fprintf(opts.Log, "nothing to publish: generation %d stays live\n", cur.Generation)
 		report.Suites = sortedSuites(cur)
 		return report, nil
@@ -191,6 +193,12 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 			added = append(added, r.Filename)
 		}
 	}
+	for _, r := range next.Rpms {
+		if r.source != "" && !live[r.Filename] && !adding[r.Filename] {
+			adding[r.Filename] = true
+			added = append(added, r.Filename)
+		}
+	}
 	for f := range live {
 		if !referenced[f] {
 			dropped = append(dropped, f)
@@ -201,18 +209,32 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 		return nil, err
 	}
 	var written, touchedDirs []string
-	for _, r := range next.Debs {
-		if r.source == "" || !adding[r.Filename] {
-			continue
+	pool := func(filename, source, sha string) error {
+		if source == "" || !adding[filename] {
+			return nil
 		}
-		delete(adding, r.Filename) // the same file in a second suite
-		p, err := copyToPool(dir, r)
+		delete(adding, filename) // the same file in a second suite
+		p, err := copyToPool(dir, filename, source, sha)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if p != "" {
 			written = append(written, p)
 			touchedDirs = append(touchedDirs, parentsBelow(dir, p)...)
+		}
+		return nil
+	}
+	for _, r := range next.Debs {
+		if err := pool(r.Filename, r.source, r.Deb.SHA256); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range next.Rpms {
+		if err := pool(r.Filename, r.source, r.SHA256); err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(r.Filename))); err == nil && r.pkg != nil {
+			r.pkg.FileTime = fi.ModTime().Unix() // what rpmmd compares with the pool file's hard links later
 		}
 	}
 	if err := syncAll(written, touchedDirs); err != nil {
@@ -389,6 +411,9 @@ func poolFiles(st *state) map[string]bool {
 	for _, r := range st.Debs {
 		m[r.Filename] = true
 	}
+	for _, r := range st.Rpms {
+		m[r.Filename] = true
+	}
 	return m
 }
 
@@ -398,6 +423,13 @@ func plan(cur *state, opts *PublishOptions) (*state, *Report, error) {
 	report := &Report{}
 	next := &state{Format: stateFormat, Suites: cur.Suites}
 	next.Debs = append(next.Debs, cur.Debs...)
+	next.Rpms = append(next.Rpms, cur.Rpms...)
+	rpmByFile := map[string]*rpmRecord{}
+	rpmByNEVRA := map[string]*rpmRecord{}
+	for _, r := range cur.Rpms {
+		rpmByFile[r.Filename] = r
+		rpmByNEVRA[r.Release+" "+r.NEVRA] = r
+	}
 	byFile := map[string]*record{}
 	bySuiteFile := map[string]bool{}
 	for _, r := range cur.Debs {
@@ -410,6 +442,29 @@ func plan(cur *state, opts *PublishOptions) (*state, *Report, error) {
 	}
 	var errs []error
 	for _, in := range opts.Packages {
+		if strings.HasSuffix(in.Path, ".rpm") {
+			r, err := readRPMInput(in)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			old := rpmByFile[r.Filename]
+			if old == nil {
+				old = rpmByNEVRA[r.Release+" "+r.NEVRA]
+			}
+			switch {
+			case old != nil && old.SHA256 != r.SHA256:
+				errs = append(errs, fmt.Errorf("%s: %s is already published in %s with other content (sha256 %s, this file %s): a published version never changes, bump the release", in.Path, r.NEVRA, r.Release, old.SHA256, r.SHA256))
+			case old != nil:
+				report.Unchanged = append(report.Unchanged, r.id())
+				fmt.Fprintf(opts.Log, "unchanged %s\n", r.id())
+			default:
+				rpmByFile[r.Filename], rpmByNEVRA[r.Release+" "+r.NEVRA] = r, r
+				next.Rpms = append(next.Rpms, r)
+				report.Added = append(report.Added, r.id())
+			}
+			continue
+		}
 		r, err := readInput(in)
 		if err != nil {
 			errs = append(errs, err)
@@ -455,10 +510,8 @@ func plan(cur *state, opts *PublishOptions) (*state, *Report, error) {
 			report.Removed = append(report.Removed, r.id())
 		}
 	}
-	for _, r := range next.Debs {
-		if slices.Contains(report.Added, r.id()) {
-			fmt.Fprintf(opts.Log, "add %s\n", r.id())
-		}
+	for _, id := range report.Added {
+		fmt.Fprintf(opts.Log, "add %s\n", id)
 	}
 	for _, id := range report.Removed {
 		fmt.Fprintf(opts.Log, "remove %s (keep %d)\n", id, opts.Keep)
@@ -468,9 +521,6 @@ func plan(cur *state, opts *PublishOptions) (*state, *Report, error) {
 
 // readInput reads one package file into a record (not yet in the pool).
 func readInput(in Input) (*record, error) {
-	if strings.HasSuffix(in.Path, ".rpm") {
-		return nil, fmt.Errorf("%s: rpm packages are published by the yum side, which this build does not include", in.Path)
-	}
 	d, err := readDeb(in.Path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in.Path, err)
@@ -514,8 +564,8 @@ func applyKeep(recs []*record, n int) (kept, removed []*record) {
 // copyToPool copies a new package into the pool (aside, then renamed), and
 // checks that the bytes are the ones that were read and validated. It
 // returns the file to fsync before the switch.
-func copyToPool(dir string, r *record) (string, error) {
-	dst := filepath.Join(dir, filepath.FromSlash(r.Filename))
+func copyToPool(dir, filename, source, sha string) (string, error) {
+	dst := filepath.Join(dir, filepath.FromSlash(filename))
 	if err := fsutil.InsideRoot(dir, dst); err != nil {
 		return "", err
 	}
@@ -525,7 +575,7 @@ func copyToPool(dir string, r *record) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
-	src, err := os.Open(r.source)
+	src, err := os.Open(source)
 	if err != nil {
 		return "", err
 	}
@@ -540,8 +590,8 @@ func copyToPool(dir string, r *record) (string, error) {
 		err = cerr
 	}
 	if err == nil {
-		if got := hex.EncodeToString(h.Sum(nil)); got != r.Deb.SHA256 {
-			err = fmt.Errorf("%s changed while being published (sha256 %s, read as %s)", r.source, got, r.Deb.SHA256)
+		if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+			err = fmt.Errorf("%s changed while being published (sha256 %s, read as %s)", source, got, sha)
 		}
 	}
 	if err == nil {
@@ -552,7 +602,7 @@ func copyToPool(dir string, r *record) (string, error) {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("copy %s into the pool: %w", r.source, err)
+		return "", fmt.Errorf("copy %s into the pool: %w", source, err)
 	}
 	return dst, nil
 }

@@ -335,3 +335,8 @@ func TestChunkedIndexes(t *testing.T) {
 		t.Errorf("%d of %d compressed chunks reused after adding one package, want all but the changed one (gz and xz)", reused, n)
 	}
 }
+
+func publishErr(t testing.TB, dir string, files ...string) (*Report, error) {
+	t.Helper()
+	return Publish(context.Background(), PublishOptions{Dir: dir, Packages: paths(files...), Signer: newSigner(t)})
+}

@@ -1,0 +1,111 @@
+package repo
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goreleaser/nfpm/v2"
+	"github.com/goreleaser/nfpm/v2/files"
+	"github.com/goreleaser/nfpm/v2/rpm"
+
+	"github.com/criu-forge/criu-forge/internal/testutil"
+)
+
+// makeRPM builds a tiny .rpm with nfpm (arch in Go/nfpm names: amd64, all).
+func makeRPM(t testing.TB, dir string, d testDeb, release string) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "payload")
+	os.WriteFile(src, []byte("payload of "+d.Name+" "+d.Version+"\n"+d.Payload), 0o644)
+	info := nfpm.WithDefaults(&nfpm.Info{
+		Name: d.Name, Arch: d.Arch, Version: d.Version, Release: release, VersionSchema: "none",
+		Maintainer: "criu-forge tests <tests@criu-forge.invalid>", Description: "test package " + d.Name,
+		License: "GPL-2.0", MTime: time.Unix(1700000000, 0),
+		Overridables: nfpm.Overridables{Contents: files.Contents{{Source: src, Destination: "/usr/share/" + d.Name + "/payload"}}},
+	})
+	path := filepath.Join(dir, fmt.Sprintf("%s-%s-%s.%s.rpm", d.Name, d.Version, release, d.Arch))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := rpm.DefaultRPM.Package(info, f); err != nil {
+		t.Fatalf("nfpm rpm: %v", err)
+	}
+	return path
+}
+
+func dnfQuery(t *testing.T, repoDir, keyFile string, args ...string) (string, error) {
+	t.Helper()
+	root := t.TempDir()
+	base := []string{"-y", "-q", "--installroot=" + root, "--releasever=9", "--setopt=reposdir=/dev/null",
+		"--setopt=skip_if_unavailable=False", "--setopt=cachedir=" + filepath.Join(root, "cache"),
+		"--repofrompath=local,file://" + repoDir, "--repo=local", "--nogpgcheck",
+		"--setopt=local.repo_gpgcheck=1", "--setopt=local.gpgkey=file://" + keyFile}
+	out, err := exec.Command("dnf", append(base, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// TestPublishYumBesideApt publishes .debs and .rpms together: the yum
+// repositories (one per release and arch, noarch in every arch) switch with
+// the apt side, dnf reads them with repomd.xml's signature checked, and the
+// same rpm version with other content is refused.
+func TestPublishYumBesideApt(t *testing.T) {
+	testutil.RequireTool(t, "dnf", "dnf")
+	pkgs := t.TempDir()
+	dir := t.TempDir()
+	rep := publish(t, dir, PublishOptions{}, paths(
+		makeDeb(t, pkgs, testDeb{Name: "criu", Version: "4.2.1+forge3~deb12u1"}),
+		makeRPM(t, pkgs, testDeb{Name: "criu", Version: "4.2.1", Arch: "amd64"}, "3.el9"),
+		makeRPM(t, pkgs, testDeb{Name: "criu", Version: "4.2.1", Arch: "arm64"}, "3.el9"),
+		makeRPM(t, pkgs, testDeb{Name: "criu-doc", Version: "4.2.1", Arch: "all"}, "3.el9"),
+		makeRPM(t, pkgs, testDeb{Name: "criu", Version: "4.2.1", Arch: "amd64"}, "3.fc41"),
+	)...)
+	if len(rep.Added) != 5 {
+		t.Fatalf("report %+v", rep)
+	}
+	checkRepo(t, dir)
+	key := filepath.Join(dir, keyringArmor)
+	for repo, want := range map[string][]string{
+		"el9/x86_64":  {"criu-0:4.2.1-3.el9.x86_64", "criu-doc-0:4.2.1-3.el9.noarch"},
+		"el9/aarch64": {"criu-0:4.2.1-3.el9.aarch64", "criu-doc-0:4.2.1-3.el9.noarch"},
+		"fc41/x86_64": {"criu-0:4.2.1-3.fc41.x86_64"},
+	} {
+		arch := filepath.Base(repo)
+		out, err := dnfQuery(t, filepath.Join(dir, "yum", repo), key, "repoquery", "--forcearch="+arch, "--queryformat", "%{name}-%{epoch}:%{version}-%{release}.%{arch}", "*")
+		if err != nil {
+			t.Fatalf("dnf on yum/%s: %v\n%s", repo, err, out)
+		}
+		var got []string // dnf also reports the key import
+		for _, f := range strings.Fields(out) {
+			if strings.Contains(f, "-0:") {
+				got = append(got, f)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("yum/%s: dnf lists %v, want %v", repo, got, want)
+		}
+	}
+
+	// Another rpm: only its repository changes; the same rpm with other
+	// content is refused.
+	publish(t, dir, PublishOptions{}, paths(makeRPM(t, pkgs, testDeb{Name: "criu", Version: "4.2.2", Arch: "amd64"}, "1.el9"))...)
+	out, err := dnfQuery(t, filepath.Join(dir, "yum/el9/x86_64"), key, "repoquery", "--forcearch=x86_64", "criu")
+	if err != nil || !strings.Contains(out, "criu-0:4.2.2-1.el9.x86_64") {
+		t.Fatalf("after adding 4.2.2: %v\n%s", err, out)
+	}
+	before := treeSnapshot(t, dir)
+	other := makeRPM(t, t.TempDir(), testDeb{Name: "criu", Version: "4.2.2", Arch: "amd64", Payload: "rebuilt"}, "1.el9")
+	if _, err := publishErr(t, dir, other); err == nil || !strings.Contains(err.Error(), "other content") {
+		t.Fatalf("same rpm version, other content: got %v", err)
+	}
+	if after := treeSnapshot(t, dir); len(after) != len(before) {
+		t.Errorf("a refused rpm changed the repository")
+	}
+}
