@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/criu-forge/criu-forge/internal/doctor"
+	"github.com/criu-forge/criu-forge/internal/packager"
 	"github.com/criu-forge/criu-forge/internal/testutil"
 	"github.com/criu-forge/criu-forge/internal/verify"
 )
@@ -115,3 +116,46 @@ func TestVerifyCRIU421(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestTargetDebs(t *testing.T) {
+	out := t.TempDir()
+	manifest := func(name, target, at string, files ...string) {
+		var arts []packager.Artifact
+		for _, f := range files {
+			format := strings.TrimPrefix(filepath.Ext(f), ".")
+			arts = append(arts, packager.Artifact{Path: filepath.Join(out, f), File: f, Name: "criu", Format: format})
+		}
+		m := packager.Manifest{Schema: packager.ManifestSchema, Name: "criu", PackagedAt: at, Artifacts: arts}
+		parts := strings.SplitN(target, "-", 3)
+		m.Target = packager.Target{Distro: parts[0], Release: parts[1], Arch: parts[2]}
+		data, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, name+packager.ManifestSuffix), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest("old", "debian-12-amd64", "2026-01-01T00:00:00Z", "criu_old.deb")
+	manifest("new", "debian-12-amd64", "2026-02-01T00:00:00Z", "criu_new.deb", "libcriu2_new.deb")
+	manifest("rocky", "rocky-9-amd64", "2026-02-01T00:00:00Z", "criu.rpm")
+	for _, tc := range []struct {
+		target string
+		want   []string
+		err    string
+	}{
+		{"debian-12", []string{"criu_new.deb", "libcriu2_new.deb"}, ""},
+		{"debian-12-amd64", []string{"criu_new.deb", "libcriu2_new.deb"}, ""},
+		{"rocky-9", nil, "no .deb packages"},
+		{"ubuntu-24.04", nil, "no build for target ubuntu-24.04"},
+	} {
+		got, err := targetDebs(out, tc.target)
+		var names []string
+		for _, p := range got {
+			names = append(names, filepath.Base(p))
+		}
+		if strings.Join(names, " ") != strings.Join(tc.want, " ") || (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: got %v, %v; want %v, %q", tc.target, names, err, tc.want, tc.err)
+		}
+	}
+}
