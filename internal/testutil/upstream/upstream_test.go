@@ -16,11 +16,11 @@ func TestFixtureShape(t *testing.T) {
 			t.Errorf("PR %d has %d commits, want %d", n, got, want)
 		}
 	}
-	out, err := exec.Command("git", "--git-dir", f.Dir, "ls-tree", "-r", "v4.2.1").Output()
+	tree, err := exec.Command("git", "--git-dir", f.Dir, "ls-tree", "-r", "v4.2.1").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if links := strings.Count(string(out), "120000 blob"); links != 199 {
+	if links := strings.Count(string(tree), "120000 blob"); links != 199 {
 		t.Errorf("v4.2.1 has %d symbolic links, the release tarball 199", links)
 	}
 	url := f.Serve(t)
