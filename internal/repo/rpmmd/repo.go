@@ -78,23 +78,38 @@ func Open(dir string) (*Repo, error) {
 		// The state is only a cache of what the .rpm files say.
 		return r, r.scan()
 	}
-	var reread []string
-	for _, raw := range st.Packages {
-		var p *Package
-		if err := json.Unmarshal(raw, &p); err != nil || p == nil || checkHref(p.Href) != nil {
-			return r, r.scan()
+	// Decode and stat in parallel: this is most of the time of adding one
+	// package to a large repository.
+	type checked struct {
+		pkg     *Package
+		bad     bool // undecodable or unsafe: rebuild from the files
+		gone    bool
+		changed bool
+	}
+	recs := make([]checked, len(st.Packages))
+	forEach(len(st.Packages), runtime.GOMAXPROCS(0), func(i int) {
+		c := &recs[i]
+		if err := json.Unmarshal(st.Packages[i], &c.pkg); err != nil || c.pkg == nil || checkHref(c.pkg.Href) != nil {
+			c.bad = true
+			return
 		}
-		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(p.Href)))
+		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(c.pkg.Href)))
+		c.gone = err != nil
+		c.changed = err == nil && (fi.Size() != c.pkg.PackageSize || fi.ModTime().Unix() != c.pkg.FileTime)
+	})
+	var reread []string
+	for i, c := range recs {
 		switch {
-		case err != nil:
-			continue
-		case fi.Size() != p.PackageSize || fi.ModTime().Unix() != p.FileTime:
-			reread = append(reread, p.Href)
+		case c.bad:
+			return r, r.scan()
+		case c.gone:
+		case c.changed:
+			reread = append(reread, c.pkg.Href)
 		default:
-			if err := r.add(p, p.Href, false); err != nil {
+			if err := r.add(c.pkg, c.pkg.Href, false); err != nil {
 				return r, r.scan()
 			}
-			r.records[p.Href] = stateRecord{r.byHref[p.Href], raw}
+			r.records[c.pkg.Href] = stateRecord{r.byHref[c.pkg.Href], st.Packages[i]}
 		}
 	}
 	return r, r.readAll(reread)
@@ -135,21 +150,10 @@ func (r *Repo) scan() error {
 func (r *Repo) readAll(hrefs []string) error {
 	pkgs := make([]*Package, len(hrefs))
 	errs := make([]error, len(hrefs))
-	var wg sync.WaitGroup
-	next := make(chan int)
 	// More workers than CPUs: a read often waits for the disk.
-	for range min(max(4, 2*runtime.GOMAXPROCS(0)), max(len(hrefs), 1)) {
-		wg.Go(func() {
-			for i := range next {
-				pkgs[i], errs[i] = ReadPackage(filepath.Join(r.dir, filepath.FromSlash(hrefs[i])))
-			}
-		})
-	}
-	for i := range hrefs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	forEach(len(hrefs), max(4, 2*runtime.GOMAXPROCS(0)), func(i int) {
+		pkgs[i], errs[i] = ReadPackage(filepath.Join(r.dir, filepath.FromSlash(hrefs[i])))
+	})
 	for i, p := range pkgs {
 		if errs[i] != nil {
 			return errs[i]
@@ -159,6 +163,24 @@ func (r *Repo) readAll(hrefs []string) error {
 		}
 	}
 	return nil
+}
+
+// forEach runs f(0), ..., f(n-1) on up to workers goroutines.
+func forEach(n, workers int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(workers, n) {
+		wg.Go(func() {
+			for i := range next {
+				f(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 // checkHref refuses locations that could name something outside the
