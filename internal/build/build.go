@@ -43,7 +43,8 @@ type Spec struct {
 	CacheDir        string           // builders/, ccache/<target>/
 	OutDir          string           // <target>/stage, <target>/build.json, <target>/build.log
 	Jobs            int              // make -j; 0 means the builder's CPU count
-	Rebuild         bool             // build even when an intact output for the key exists
+	Rebuild         bool             // build from a fresh copy even when an intact output for the key exists
+	Incremental     bool             // reuse the target's previous build tree when only the source changed (see worktree.go)
 	Verbose         bool             // stream the compiler output to Progress
 	Progress        io.Writer
 }
@@ -77,7 +78,7 @@ type Outcome struct {
 
 // keyFormat is part of every build key: bump it when the meaning of an
 // output changes, and every old output stops matching.
-const keyFormat = 1
+const keyFormat = 2
 
 // Paths inside the sandbox. They are the same for every build, so ccache
 // entries and debug paths do not depend on where the tree lives on the host.
@@ -105,7 +106,12 @@ var multiarch = map[string]string{
 // wants (CRIU-FACTS: Makefile.install, Debian's and Fedora's packaging).
 func DefaultMakeVars(t Target) map[string]string {
 	t = t.Normalize()
-	vars := map[string]string{"PREFIX": "/usr", "WERROR": "0", "PYTHON": "python3"}
+	vars := map[string]string{
+		"PREFIX": "/usr", "WERROR": "0", "PYTHON": "python3",
+		// CRIU's own pip flags (Makefile.install) plus --no-compile: a
+		// package ships sources; .pyc files are made on the installed system.
+		"PIPFLAGS": "--ignore-installed --no-build-isolation --no-deps --no-index --progress-bar off --upgrade --no-compile",
+	}
 	if t.Family == "deb" {
 		if m := multiarch[t.Arch]; m != "" {
 			vars["LIBDIR"] = "/usr/lib/" + m
@@ -193,11 +199,23 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// stripStep strips the staged ELF files the way dh_strip and rpm's
+// brp-strip do, inside the builder (its binutils know the target):
+// executables and shared libraries lose their symbols, static libraries
+// only their debug sections. Files strip does not recognize stay as they
+// are. It runs after every build, default steps or the recipe's own.
+const stripStep = `command -v strip >/dev/null || exit 0; ` +
+	`find "$DESTDIR" -type f \( -perm -u+x -o -name '*.so' -o -name '*.so.*' \) ! -name '*.a' -exec ` +
+	`strip --strip-unneeded --remove-section=.comment --remove-section=.note {} \; 2>/dev/null; ` +
+	`find "$DESTDIR" -type f -name '*.a' -exec ` +
+	`strip --strip-debug --enable-deterministic-archives --remove-section=.comment --remove-section=.note {} \; 2>/dev/null; true`
+
 func (spec Spec) steps() []string {
-	if len(spec.Steps) > 0 {
-		return spec.Steps
+	steps := spec.Steps
+	if len(steps) == 0 {
+		steps = DefaultSteps(spec)
 	}
-	return DefaultSteps(spec)
+	return append(append([]string(nil), steps...), stripStep)
 }
 
 // Key is the build key: a hash of the source identity, the build section
@@ -327,10 +345,32 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 	d := Durations{Builder: builderTime}
 
 	t0 := time.Now()
-	p.stage("copy", "source %s", short(spec.SourceID))
 	src := filepath.Join(work, "src")
-	if err := copyTree(spec.SourceDir, src); err != nil {
-		return nil, fmt.Errorf("build %s: copy the source: %w", name, err)
+	var wt *worktree
+	if spec.Incremental {
+		var ok bool
+		if wt, ok, err = openWorktree(spec.CacheDir, name, worktreeConfig(spec, builder.ID)); err != nil {
+			return nil, fmt.Errorf("build %s: %w", name, err)
+		} else if ok {
+			defer wt.close()
+			src = wt.building()
+		}
+	}
+	if wt != nil {
+		reused, err := wt.checkout(spec.SourceDir, !spec.Rebuild)
+		if err != nil {
+			return nil, fmt.Errorf("build %s: sync the source into the previous build tree: %w", name, err)
+		}
+		how := "fresh copy"
+		if reused {
+			how = "synced into the previous build tree"
+		}
+		p.stage("copy", "source %s, %s", short(spec.SourceID), how)
+	} else {
+		p.stage("copy", "source %s", short(spec.SourceID))
+		if err := copyTree(spec.SourceDir, src); err != nil {
+			return nil, fmt.Errorf("build %s: copy the source: %w", name, err)
+		}
 	}
 	stage := filepath.Join(work, stageName)
 	ccache := filepath.Join(spec.CacheDir, "ccache", name)
@@ -357,6 +397,14 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 		"HOME=/tmp", "LC_ALL=C.UTF-8", "TZ=UTC",
 		"CCACHE_DIR=" + ccacheMount, "CCACHE_BASEDIR=" + srcMount, "CCACHE_NOHASHDIR=1",
 		"PIP_BREAK_SYSTEM_PACKAGES=1",
+		// Recipe steps install into $DESTDIR, the staging tree.
+		"DESTDIR=" + stageMount,
+	}
+	if spec.Target.Family == "deb" {
+		// Debian's Python installs a --prefix install under /usr/local
+		// unless told to use the layout dh_python3 uses:
+		// /usr/lib/python3/dist-packages and /usr/bin.
+		env = append(env, "DEB_PYTHON_INSTALL_LAYOUT=deb_system")
 	}
 	if spec.SourceDateEpoch != 0 {
 		env = append(env, fmt.Sprintf("SOURCE_DATE_EPOCH=%d", spec.SourceDateEpoch))
@@ -390,8 +438,14 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 		return nil, fmt.Errorf("build %s: %w", name, err)
 	}
 
-	// Only the install tree and the log are kept; the build tree goes.
-	if err := os.RemoveAll(src); err != nil {
+	// Only the install tree and the log are kept; the build tree goes, or
+	// stays for the next incremental build.
+	if wt != nil {
+		err = wt.commit(spec.SourceDir)
+	} else {
+		err = os.RemoveAll(src)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", name, err)
 	}
 	digest, err := treeDigest(stage)

@@ -223,12 +223,12 @@ func TestDefaultSteps(t *testing.T) {
 		want []string
 	}{
 		{name: "debian without man tools", spec: build.Spec{Target: sandbox.Target{Distro: "debian", Release: "bookworm", Arch: "amd64"}, GitID: "v4.2.1-3-gabc"}, want: []string{
-			"make -j$(nproc) GITID=v4.2.1-3-gabc LIBDIR=/usr/lib/x86_64-linux-gnu PREFIX=/usr PYTHON=python3 WERROR=0",
-			"make -o install-man install DESTDIR=/build/stage GITID=v4.2.1-3-gabc LIBDIR=/usr/lib/x86_64-linux-gnu PREFIX=/usr PYTHON=python3 WERROR=0",
+			"make -j$(nproc) GITID=v4.2.1-3-gabc LIBDIR=/usr/lib/x86_64-linux-gnu 'PIPFLAGS=--ignore-installed --no-build-isolation --no-deps --no-index --progress-bar off --upgrade --no-compile' PREFIX=/usr PYTHON=python3 WERROR=0",
+			"make -o install-man install DESTDIR=/build/stage GITID=v4.2.1-3-gabc LIBDIR=/usr/lib/x86_64-linux-gnu 'PIPFLAGS=--ignore-installed --no-build-isolation --no-deps --no-index --progress-bar off --upgrade --no-compile' PREFIX=/usr PYTHON=python3 WERROR=0",
 		}},
 		{name: "rpm with man tools and jobs", spec: build.Spec{Target: sandbox.Target{Distro: "rocky", Release: "9", Arch: "amd64"}, Jobs: 2, Deps: []string{"rubygem-asciidoctor", "xmlto"}, MakeVars: map[string]string{"RUNDIR": "/run/criu", "CFLAGS": "-O2 -g"}}, want: []string{
-			"make -j2 'CFLAGS=-O2 -g' LIBDIR=/usr/lib64 PREFIX=/usr PYTHON=python3 RUNDIR=/run/criu WERROR=0",
-			"make install DESTDIR=/build/stage 'CFLAGS=-O2 -g' LIBDIR=/usr/lib64 PREFIX=/usr PYTHON=python3 RUNDIR=/run/criu WERROR=0",
+			"make -j2 'CFLAGS=-O2 -g' LIBDIR=/usr/lib64 'PIPFLAGS=--ignore-installed --no-build-isolation --no-deps --no-index --progress-bar off --upgrade --no-compile' PREFIX=/usr PYTHON=python3 RUNDIR=/run/criu WERROR=0",
+			"make install DESTDIR=/build/stage 'CFLAGS=-O2 -g' LIBDIR=/usr/lib64 'PIPFLAGS=--ignore-installed --no-build-isolation --no-deps --no-index --progress-bar off --upgrade --no-compile' PREFIX=/usr PYTHON=python3 RUNDIR=/run/criu WERROR=0",
 		}},
 	}
 	for _, tt := range tests {
@@ -238,5 +238,16 @@ func TestDefaultSteps(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// Every build, with default or recipe steps, ends by stripping the staged
+// ELF files inside the builder, as dh_strip and brp-strip would.
+func TestStepsEndWithStrip(t *testing.T) {
+	for _, steps := range [][]string{nil, {"make", "make install DESTDIR=$DESTDIR"}} {
+		got := Spec{Steps: steps, Target: Target{Distro: "debian", Release: "bookworm"}}.steps()
+		if got[len(got)-1] != stripStep {
+			t.Errorf("steps %v do not end with the strip step: %v", steps, got)
+		}
 	}
 }
