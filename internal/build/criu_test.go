@@ -149,7 +149,8 @@ func mustRead(t testing.TB, path string) []byte {
 // BenchmarkCRIUBuild measures, in one run: a cold build (empty ccache)
 // against a bare `make -j2 && make install` of the same tree in the same
 // builder, a no-op rebuild, and a rebuild after changing one file against
-// the cold build. scripts/bench-build runs it and prints the ratios.
+// the cold build, with the ccache alone and with an incremental build.
+// scripts/bench-build runs it and prints the ratios.
 func BenchmarkCRIUBuild(b *testing.B) {
 	testutil.RequireHeavy(b)
 	testutil.RequireTool(b, "bwrap", "bubblewrap")
@@ -159,8 +160,11 @@ func BenchmarkCRIUBuild(b *testing.B) {
 		src, commit, gitID, date := criuSource(b, "4.2.1")
 		spec := criuSpec(b, src, commit, gitID, date, r)
 		spec.Jobs = 2
+		spec.Incremental = true // the cold build seeds the build tree the last measurement reuses
 		spec.Target.Name = fmt.Sprintf("bench-%d", time.Now().UnixNano()) // a fresh, empty ccache
 		defer os.RemoveAll(filepath.Join(spec.CacheDir, "ccache", spec.Target.Name))
+		defer os.RemoveAll(filepath.Join(spec.CacheDir, "worktrees", spec.Target.Name))
+		defer os.Remove(filepath.Join(spec.CacheDir, "worktrees", spec.Target.Name+".lock"))
 
 		// Bare: the same commands, in the same builder, without the tool.
 		bare := b.TempDir()
@@ -193,14 +197,26 @@ func BenchmarkCRIUBuild(b *testing.B) {
 		}
 		noop := time.Since(start)
 
+		// One file changed, from a fresh copy with the ccache only...
 		f := filepath.Join(src, "criu", "cr-check.c")
 		os.WriteFile(f, append(mustRead(b, f), "\nint criu_forge_bench_marker;\n"...), 0o644)
-		spec.SourceID += "-one-file"
+		plain := spec
+		plain.Incremental = false
+		plain.SourceID += "-one-file"
+		start = time.Now()
+		if _, err := build.Build(context.Background(), plain); err != nil {
+			b.Fatal(err)
+		}
+		oneFile := time.Since(start)
+
+		// ... and incrementally, in the build tree the cold build left.
+		os.WriteFile(f, append(mustRead(b, f), "\nint criu_forge_bench_marker2;\n"...), 0o644)
+		spec.SourceID += "-one-file-incremental"
 		start = time.Now()
 		if _, err := build.Build(context.Background(), spec); err != nil {
 			b.Fatal(err)
 		}
-		oneFile := time.Since(start)
+		oneFileIncr := time.Since(start)
 
 		b.ReportMetric(bareTime.Seconds(), "bare-s")
 		b.ReportMetric(cold.Seconds(), "cold-s")
@@ -208,6 +224,8 @@ func BenchmarkCRIUBuild(b *testing.B) {
 		b.ReportMetric(noop.Seconds(), "noop-s")
 		b.ReportMetric(oneFile.Seconds(), "onefile-s")
 		b.ReportMetric(oneFile.Seconds()/cold.Seconds(), "onefile/cold")
+		b.ReportMetric(oneFileIncr.Seconds(), "incr-s")
+		b.ReportMetric(oneFileIncr.Seconds()/cold.Seconds(), "incr/cold")
 	}
 }
 
