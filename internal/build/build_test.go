@@ -240,3 +240,26 @@ func TestDefaultSteps(t *testing.T) {
 		})
 	}
 }
+
+// --verbose streams the compiler output, prefixed by the target, besides
+// writing it to the log; without it only the stage lines appear.
+func TestVerboseStreamsTheLog(t *testing.T) {
+	for _, verbose := range []bool{false, true} {
+		src := helloSource(t)
+		var progress bytes.Buffer
+		spec := hostSpec(t, src, t.TempDir(), t.TempDir())
+		spec.Verbose, spec.Progress = verbose, &progress
+		if _, err := build.Build(context.Background(), spec); err != nil {
+			t.Fatal(err)
+		}
+		streamed := strings.Contains(progress.String(), "host| cc -O2 -o hello hello.c")
+		if streamed != verbose {
+			t.Errorf("verbose=%v: compiler line streamed=%v:\n%s", verbose, streamed, progress.String())
+		}
+		for _, stage := range []string{"host: copy: ", "host: build: step 1/"} {
+			if !strings.Contains(progress.String(), stage) {
+				t.Errorf("verbose=%v: progress lacks the stage line %q", verbose, stage)
+			}
+		}
+	}
+}
