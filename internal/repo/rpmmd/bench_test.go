@@ -118,3 +118,19 @@ func BenchmarkAddOneTo1000(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkOpen1000 opens an indexed repository of 1,000 packages: read
+// and check the state, the first step of every publish.
+func BenchmarkOpen1000(b *testing.B) {
+	root, _ := benchCorpus(b, 1000)
+	writeRepo(b, root)
+	for b.Loop() {
+		r, err := Open(root)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(r.Packages()) != 1000 {
+			b.Fatal("lost packages")
+		}
+	}
+}

@@ -10,7 +10,7 @@
 //	err = repo.Add(pkg, "Packages/"+name) // href relative to root
 //	err = repo.Write(outDir, sign)        // outDir/repodata/: root itself, or the next generation
 //
-// The state (repodata/rpmmd-state.json) lives beside the metadata it
+// The state (repodata/rpmmd-state.jsonl) lives beside the metadata it
 // describes, so the two always agree. Open trusts a recorded package while
 // its file keeps its size and mtime, so keep package files in place or hard
 // link them (a copy with a new mtime is read again). Output depends only on

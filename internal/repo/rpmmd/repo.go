@@ -25,23 +25,33 @@ import (
 )
 
 // StateFile is the state cache inside repodata/: the Package records the
-// metadata was made from, so the next publish reads only new packages.
-const StateFile = "rpmmd-state.json"
+// metadata was made from, so the next publish reads only new packages. It
+// is JSON Lines: the header line stateHeader, then one Package per line
+// (JSON escapes newlines inside strings), so that records can be decoded
+// in parallel and copied unchanged into the next state.
+const StateFile = "rpmmd-state.jsonl"
 
-const stateVersion = 1
+const stateHeader = `{"rpmmd-state":1}`
 
-// state is the state file: one JSON record per package. Records are kept
-// as read so that Write copies those of unchanged packages instead of
-// encoding them again.
-type state struct {
-	Version  int               `json:"version"`
-	Packages []json.RawMessage `json:"packages"`
+// parseState splits a state file into its records; ok is false for a
+// file of another format or version.
+func parseState(data []byte) (records [][]byte, ok bool) {
+	header, rest, _ := bytes.Cut(data, []byte("\n"))
+	if string(header) != stateHeader {
+		return nil, false
+	}
+	for line := range bytes.SplitSeq(rest, []byte("\n")) {
+		if len(line) > 0 {
+			records = append(records, line)
+		}
+	}
+	return records, true
 }
 
 // stateRecord is a package record as read from the state file.
 type stateRecord struct {
 	pkg *Package // as stored in the Repo; a different pointer means changed
-	raw json.RawMessage
+	raw []byte
 }
 
 // Repo is the set of packages of one yum repository (one distro release).
@@ -73,8 +83,8 @@ func Open(dir string) (*Repo, error) {
 	case err != nil:
 		return nil, fmt.Errorf("open yum repository %s: %w", dir, err)
 	}
-	var st state
-	if err := json.Unmarshal(data, &st); err != nil || st.Version != stateVersion {
+	lines, ok := parseState(data)
+	if !ok {
 		// The state is only a cache of what the .rpm files say.
 		return r, r.scan()
 	}
@@ -86,10 +96,10 @@ func Open(dir string) (*Repo, error) {
 		gone    bool
 		changed bool
 	}
-	recs := make([]checked, len(st.Packages))
-	forEach(len(st.Packages), runtime.GOMAXPROCS(0), func(i int) {
+	recs := make([]checked, len(lines))
+	forEach(len(lines), runtime.GOMAXPROCS(0), func(i int) {
 		c := &recs[i]
-		if err := json.Unmarshal(st.Packages[i], &c.pkg); err != nil || c.pkg == nil || checkHref(c.pkg.Href) != nil {
+		if err := json.Unmarshal(lines[i], &c.pkg); err != nil || c.pkg == nil || checkHref(c.pkg.Href) != nil {
 			c.bad = true
 			return
 		}
@@ -109,7 +119,7 @@ func Open(dir string) (*Repo, error) {
 			if err := r.add(c.pkg, c.pkg.Href, false); err != nil {
 				return r, r.scan()
 			}
-			r.records[c.pkg.Href] = stateRecord{r.byHref[c.pkg.Href], st.Packages[i]}
+			r.records[c.pkg.Href] = stateRecord{r.byHref[c.pkg.Href], lines[i]}
 		}
 	}
 	return r, r.readAll(reread)
@@ -357,25 +367,20 @@ func (r *Repo) Write(outDir string, sign func(repomd []byte) ([]byte, error)) er
 // encodeState encodes the state file, reusing the records read by Open for
 // the packages that did not change.
 func (r *Repo) encodeState(pkgs []*Package) ([]byte, error) {
-	// Written by hand around the records: json.Marshal would scan every
-	// reused record again.
 	var b bytes.Buffer
-	fmt.Fprintf(&b, `{"version":%d,"packages":[`, stateVersion)
-	for i, p := range pkgs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
+	b.WriteString(stateHeader + "\n")
+	for _, p := range pkgs {
 		if rec, ok := r.records[p.Href]; ok && rec.pkg == p {
 			b.Write(rec.raw)
-			continue
+		} else {
+			raw, err := json.Marshal(p)
+			if err != nil {
+				return nil, err
+			}
+			b.Write(raw)
 		}
-		raw, err := json.Marshal(p)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(raw)
+		b.WriteByte('\n')
 	}
-	b.WriteString("]}\n")
 	return b.Bytes(), nil
 }
 

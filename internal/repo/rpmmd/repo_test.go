@@ -150,7 +150,8 @@ func TestOpenRebuildsLostState(t *testing.T) {
 	buildSamples(t, root, sampleSpecs())
 	writeRepo(t, root)
 	want, _ := os.ReadFile(filepath.Join(root, "repodata", "repomd.xml"))
-	for _, state := range []string{"", "{not json", `{"version":99}`, `{"version":1,"packages":[{"href":"../../etc/passwd.rpm"}]}`} {
+	for _, state := range []string{"", "{not json", `{"rpmmd-state":99}`, stateHeader + "\n{not json\n", stateHeader + "\nnull\n",
+		stateHeader + "\n" + `{"href":"../../etc/passwd.rpm"}`, stateHeader + "\n" + `{"href":"Packages/../../../etc/x.rpm"}`} {
 		statePath := filepath.Join(root, "repodata", StateFile)
 		if state == "" {
 			os.Remove(statePath)
