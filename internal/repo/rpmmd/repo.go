@@ -79,14 +79,14 @@ func Open(dir string) (*Repo, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "repodata", StateFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return r, r.scan()
+		return r.finish(r.scan())
 	case err != nil:
 		return nil, fmt.Errorf("open yum repository %s: %w", dir, err)
 	}
 	lines, ok := parseState(data)
 	if !ok {
 		// The state is only a cache of what the .rpm files say.
-		return r, r.scan()
+		return r.finish(r.scan())
 	}
 	// Decode and stat in parallel: this is most of the time of adding one
 	// package to a large repository.
@@ -111,18 +111,26 @@ func Open(dir string) (*Repo, error) {
 	for i, c := range recs {
 		switch {
 		case c.bad:
-			return r, r.scan()
+			return r.finish(r.scan())
 		case c.gone:
 		case c.changed:
 			reread = append(reread, c.pkg.Href)
 		default:
 			if err := r.add(c.pkg, c.pkg.Href, false); err != nil {
-				return r, r.scan()
+				return r.finish(r.scan())
 			}
 			r.records[c.pkg.Href] = stateRecord{r.byHref[c.pkg.Href], lines[i]}
 		}
 	}
-	return r, r.readAll(reread)
+	return r.finish(r.readAll(reread))
+}
+
+// finish returns r, or only the error when loading failed.
+func (r *Repo) finish(err error) (*Repo, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // scan reads every regular .rpm file below the root (symbolic links are
