@@ -20,8 +20,7 @@ import (
 // concatenated (apt, gzip and Go read them as one file), xz blocks gathered
 // into one stream (apt reads only the first of concatenated xz streams; see
 // xzjoin.go). Adding a package changes one chunk; the others come
-// compressed from the previous generation's cache
-// (.gen/<n>/chunks/<sha256>.<ext>).
+// compressed from the cache (.gen/chunks/<sha256>.<ext>).
 
 const (
 	chunkAverage = 32  // stanzas per chunk, on average
@@ -37,66 +36,48 @@ func chunkBoundary(d *debInfo, inChunk int) bool {
 	return h.Sum32()%chunkAverage == 0 || inChunk >= chunkMax
 }
 
-// chunkCache holds the compressed chunks a generation uses: found in the
-// previous generation or made now.
+// chunkCache is the directory of compressed chunks, shared by the
+// generations (.gen/chunks/<sha256 of the raw chunk>.<ext>): a chunk file
+// never changes once renamed into place, and those no live suite uses are
+// deleted after each switch.
 type chunkCache struct {
-	prev string // previous generation's chunks/, "" when none
-	mu   sync.Mutex
-	used map[string]cachedChunk
+	dir   string
+	mu    sync.Mutex
+	used  map[string][]byte
+	fresh []string // names made by this publish, to write
 }
 
-type cachedChunk struct {
-	data []byte
-	from string // file in the previous generation, to hard-link
-}
-
-func newChunkCache(prevGen string) *chunkCache {
-	c := &chunkCache{used: map[string]cachedChunk{}}
-	if prevGen != "" {
-		c.prev = filepath.Join(prevGen, chunksDir)
-	}
-	return c
+func newChunkCache(dir string) *chunkCache {
+	return &chunkCache{dir: dir, used: map[string][]byte{}}
 }
 
 func (c *chunkCache) get(name string, raw []byte, compress func([]byte) ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
-	cc, ok := c.used[name]
+	data, ok := c.used[name]
 	c.mu.Unlock()
 	if ok {
-		return cc.data, nil
+		return data, nil
 	}
-	if c.prev != "" {
-		p := filepath.Join(c.prev, name)
-		if data, err := os.ReadFile(p); err == nil {
-			cc = cachedChunk{data: data, from: p}
-		} else if !errors.Is(err, fs.ErrNotExist) {
+	data, err := os.ReadFile(filepath.Join(c.dir, name))
+	fresh := false
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if data, err = compress(raw); err != nil {
 			return nil, err
 		}
-	}
-	if cc.data == nil {
-		data, err := compress(raw)
-		if err != nil {
-			return nil, err
-		}
-		cc = cachedChunk{data: data}
+		fresh = true
+	case err != nil:
+		return nil, err
 	}
 	c.mu.Lock()
-	c.used[name] = cc
-	c.mu.Unlock()
-	return cc.data, nil
-}
-
-// keep carries chunks of an unchanged suite into this generation's cache.
-func (c *chunkCache) keep(names []string) {
-	if c.prev == "" {
-		return
-	}
-	for _, name := range names {
-		p := filepath.Join(c.prev, name)
-		if data, err := os.ReadFile(p); err == nil {
-			c.used[name] = cachedChunk{data: data, from: p}
+	defer c.mu.Unlock()
+	if _, ok := c.used[name]; !ok {
+		c.used[name] = data
+		if fresh {
+			c.fresh = append(c.fresh, name)
 		}
 	}
+	return data, nil
 }
 
 // compressChunks compresses every chunk (in parallel) and concatenates
@@ -133,17 +114,49 @@ func (c *chunkCache) compressChunks(chunks [][]byte, ext string, compress func([
 // concat joins gzip members: apt, gzip and Go read them as one file.
 func concat(parts [][]byte) ([]byte, error) { return bytes.Join(parts, nil), nil }
 
-// save puts the chunks this generation used into it, for the next one.
+// save writes the chunks this publish made (aside, then renamed) and hands
+// them to g for the fsync before the switch.
 func (c *chunkCache) save(g *generationWriter) error {
-	for name, cc := range c.used {
-		rel := chunksDir + "/" + name
-		if cc.from != "" {
-			if err := g.linkFrom(cc.from, rel); err == nil {
-				continue
-			}
-		}
-		if err := g.write(rel, cc.data); err != nil {
+	if len(c.fresh) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return err
+	}
+	for _, name := range c.fresh {
+		p := filepath.Join(c.dir, name)
+		if err := os.WriteFile(p+".tmp", c.used[name], 0o644); err != nil {
 			return err
+		}
+		if err := os.Rename(p+".tmp", p); err != nil {
+			return err
+		}
+		g.files = append(g.files, p)
+	}
+	g.dirs[c.dir] = true
+	return nil
+}
+
+// pruneChunks deletes the chunks (and temporary files) no suite of st uses.
+func pruneChunks(dir string, st *state) error {
+	keep := map[string]bool{}
+	for _, s := range st.Suites {
+		for _, c := range s.Chunks {
+			keep[c] = true
+		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
 	}
 	return nil

@@ -189,17 +189,17 @@ func syncAll(files, dirs []string) error {
 	return nil
 }
 
-// writeGeneration writes .gen/<next.Generation>: dists/ of every suite (an
+// writeGeneration writes (without fsync: see generationWriter) .gen/<next.Generation>: dists/ of every suite (an
 // unchanged suite hard-linked from the live generation), the public key and
 // the state.
-func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, opts *PublishOptions) error {
+func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, opts *PublishOptions) (*generationWriter, error) {
 	g := &generationWriter{repo: dir, root: genPath(dir, next.Generation), dirs: map[string]bool{}}
 	if cur.Generation > 0 {
 		g.prev = genPath(dir, cur.Generation)
 	}
-	cache := newChunkCache(g.prev)
+	cache := newChunkCache(filepath.Join(dir, genDir, chunksDir))
 	if err := os.MkdirAll(g.root, 0o755); err != nil {
-		return fmt.Errorf("create generation %d: %w", next.Generation, err)
+		return nil, fmt.Errorf("create generation %d: %w", next.Generation, err)
 	}
 	g.dirs[g.root] = true
 	now := opts.Now()
@@ -216,16 +216,15 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 		if g.prev != "" && prev != nil && prev.Digest == p.digest {
 			for _, f := range prev.Files {
 				if err := g.link(path.Join(base, f)); err != nil {
-					return fmt.Errorf("carry %s/%s into generation %d: %w", base, f, next.Generation, err)
+					return nil, fmt.Errorf("carry %s/%s into generation %d: %w", base, f, next.Generation, err)
 				}
 			}
 			next.Suites[name] = prev
-			cache.keep(prev.Chunks)
 			continue
 		}
 		files, err := buildSuite(name, p.archs, p.recs, opts, now, cache)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ss := &suiteState{Digest: p.digest, Archs: p.archs, Chunks: files.Chunks}
 		put := func(rel string, data []byte) error {
@@ -234,7 +233,7 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 		}
 		for _, f := range files.Indexes {
 			if err := put(f.Name, f.Data); err != nil {
-				return fmt.Errorf("write %s/%s: %w", base, f.Name, err)
+				return nil, fmt.Errorf("write %s/%s: %w", base, f.Name, err)
 			}
 			bh := byHashPath(f)
 			if slices.Contains(ss.ByHash, bh) {
@@ -243,12 +242,12 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 			ss.ByHash = append(ss.ByHash, bh)
 			ss.Files = append(ss.Files, bh)
 			if err := g.linkFrom(filepath.Join(g.root, base, f.Name), path.Join(base, bh)); err != nil {
-				return fmt.Errorf("write %s/%s: %w", base, bh, err)
+				return nil, fmt.Errorf("write %s/%s: %w", base, bh, err)
 			}
 		}
 		for rel, data := range map[string][]byte{"Release": files.Release, "InRelease": files.InRelease, "Release.gpg": files.ReleaseGPG} {
 			if err := put(rel, data); err != nil {
-				return fmt.Errorf("write %s/%s: %w", base, rel, err)
+				return nil, fmt.Errorf("write %s/%s: %w", base, rel, err)
 			}
 		}
 		sort.Strings(ss.Files)
@@ -257,7 +256,7 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 		if g.prev != "" && prev != nil {
 			for _, bh := range prev.ByHash {
 				if err := g.link(path.Join(base, bh)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("carry %s/%s into generation %d: %w", base, bh, next.Generation, err)
+					return nil, fmt.Errorf("carry %s/%s into generation %d: %w", base, bh, next.Generation, err)
 				}
 			}
 		}
@@ -265,28 +264,28 @@ func writeGeneration(dir string, cur, next *state, plans map[string]*suitePlan, 
 	}
 
 	if err := writeYum(g, cur, next, yumPlans(next, opts), opts); err != nil {
-		return err
+		return nil, err
 	}
 	for name, armored := range map[string]bool{KeyringName: false, keyringArmor: true} {
 		key, err := opts.Signer.PublicKey(armored)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := g.write(name, key); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
+			return nil, fmt.Errorf("write %s: %w", name, err)
 		}
 	}
 	if err := cache.save(g); err != nil {
-		return fmt.Errorf("write index chunks: %w", err)
+		return nil, fmt.Errorf("write index chunks: %w", err)
 	}
 	data, err := json.Marshal(next)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := g.write(stateFile, data); err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return nil, fmt.Errorf("write state: %w", err)
 	}
-	return g.sync()
+	return g, nil
 }
 
 // rootLinks are the repository's public names, each a symbolic link through

@@ -237,17 +237,25 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 			r.pkg.FileTime = fi.ModTime().Unix() // what rpmmd compares with the pool file's hard links later
 		}
 	}
-	if err := syncAll(written, touchedDirs); err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 
 	read, pooled := started, time.Now()
 	next.Generation = cur.Generation + 1
-	if err := writeGeneration(dir, cur, next, digests, &opts); err != nil {
+	g, err := writeGeneration(dir, cur, next, digests, &opts)
+	if err != nil {
 		os.RemoveAll(genPath(dir, next.Generation))
+		return nil, err
+	}
+	// Everything the new generation names is made durable in one parallel
+	// round (a power cut must not leave a switched link to lost files).
+	g.files = append(g.files, written...)
+	g.files = append(g.files, intentPath(dir))
+	for _, d := range append(touchedDirs, filepath.Join(dir, genDir)) {
+		g.dirs[d] = true
+	}
+	if err := g.sync(); err != nil {
 		return nil, err
 	}
 	if err := switchGeneration(dir, next.Generation); err != nil {
@@ -270,6 +278,9 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 		report.Deleted = append(report.Deleted, f)
 		fmt.Fprintf(opts.Log, "delete %s\n", f)
 	}
+	if err := pruneChunks(filepath.Join(dir, genDir, chunksDir), next); err != nil {
+		return report, fmt.Errorf("prune index chunks (the next publish retries): %w", err)
+	}
 	if err := os.Remove(intentPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return report, err
 	}
@@ -289,7 +300,16 @@ func writeIntent(dir string, in intent) error {
 	if err != nil {
 		return err
 	}
-	if err := fsutil.WriteFileAtomic(intentPath(dir), data, 0o644); err != nil {
+	// Written aside and renamed; fsynced with the new generation, before
+	// the switch (a killed process loses nothing of the page cache).
+	tmp := intentPath(dir) + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o755); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := os.Rename(tmp, intentPath(dir)); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	return nil
@@ -390,12 +410,15 @@ func cleanLeftovers(dir string, cur *state, log io.Writer) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if err := pruneChunks(filepath.Join(dir, genDir, chunksDir), cur); err != nil {
+		return fmt.Errorf("clean up index chunks: %w", err)
+	}
 	entries, err := os.ReadDir(filepath.Join(dir, genDir))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	for _, e := range entries {
-		if e.Name() == currentLink || e.Name() == strconv.Itoa(cur.Generation) {
+		if e.Name() == currentLink || e.Name() == chunksDir || e.Name() == strconv.Itoa(cur.Generation) {
 			continue
 		}
 		fmt.Fprintf(log, "clean up %s/%s (left by an interrupted publish)\n", genDir, e.Name())

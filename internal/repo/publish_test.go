@@ -137,8 +137,8 @@ func TestPublishKeepAndIncremental(t *testing.T) {
 		t.Errorf("published %v, want %v", versions, want)
 	}
 	gens, _ := os.ReadDir(filepath.Join(dir, genDir))
-	if len(gens) != 2 { // current + the live generation
-		t.Errorf("%s holds %d entries, want the live generation and its link", genDir, len(gens))
+	if len(gens) != 3 { // current, the live generation, chunks
+		t.Errorf("%s holds %d entries, want the live generation, its link and the chunk cache", genDir, len(gens))
 	}
 
 	// Re-publishing the same files is a no-op; an older version than the
