@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,4 +131,34 @@ func FuzzReadELF(f *testing.F) {
 			_ = checkSoname(so)
 		}
 	})
+}
+
+func TestReadScript(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		content, interpreter, rewritten string
+		isScript                        bool
+	}{
+		{"#!/usr/bin/env python3\nprint(1)\n", "/usr/bin/python3", "#!/usr/bin/python3\nprint(1)\n", true},
+		{"#!/usr/bin/env python3 -u\nx\n", "/usr/bin/python3", "#!/usr/bin/python3 -u\nx\n", true},
+		{"#!/bin/sh -e\nexit 0\n", "/bin/sh", "", true},
+		{"#!/usr/bin/env -S python3\n", "/usr/bin/env", "", true},
+		{"#!relative/sh\n", "", "", false},
+		{"\x7fELF...", "", "", false},
+	}
+	for i, tt := range tests {
+		p := filepath.Join(dir, fmt.Sprint(i))
+		os.WriteFile(p, []byte(tt.content), 0o755)
+		sc, ok, err := readScript(p)
+		if err != nil || ok != tt.isScript || sc.Interpreter != tt.interpreter || string(sc.Rewritten) != tt.rewritten {
+			t.Errorf("readScript(%q) = %+v %v %v", tt.content, sc, ok, err)
+		}
+	}
+	for _, tt := range []struct{ format, interp, want string }{
+		{FormatDeb, "/usr/bin/python3", "python3"}, {FormatDeb, "/bin/sh", ""}, {FormatRPM, "/bin/sh", "/bin/sh"},
+	} {
+		if _, got := interpreterDependency(tt.format, tt.interp); got != tt.want {
+			t.Errorf("interpreterDependency(%s, %s) = %q", tt.format, tt.interp, got)
+		}
+	}
 }

@@ -87,7 +87,7 @@ func buildStage(work, stage, libDir string) string {
 		}
 	}
 	lib := filepath.Join(stage, libDir)
-	for _, d := range []string{lib + "/pkgconfig", stage + "/usr/sbin", stage + "/usr/include/criu", stage + "/usr/share/man/man8",
+	for _, d := range []string{lib + "/pkgconfig", stage + "/usr/sbin", stage + "/usr/include/criu", stage + "/usr/share/man/man8", stage + "/usr/share/man/man1",
 		stage + "/usr/libexec/criu/scripts"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err.Error()
@@ -114,6 +114,10 @@ func buildStage(work, stage, libDir string) string {
 	zw, _ := gzip.NewWriterLevel(&man, gzip.BestCompression)
 	zw.Write([]byte(".TH CRIU 8 \"\" \"criu 4.2.1\"\n.SH NAME\ncriu \\- checkpoint/restore in userspace\n.SH SYNOPSIS\n\\fBcriu\\fR \\fIcommand\\fR\n"))
 	zw.Close()
+	var nsMan bytes.Buffer
+	zw, _ = gzip.NewWriterLevel(&nsMan, gzip.BestCompression)
+	zw.Write([]byte(".TH CRIU-NS 1 \"\" \"criu 4.2.1\"\n.SH NAME\ncriu-ns \\- run criu in new namespaces\n"))
+	zw.Close()
 	plain := map[string]struct {
 		content string
 		mode    os.FileMode
@@ -122,6 +126,8 @@ func buildStage(work, stage, libDir string) string {
 		libDir + "/pkgconfig/criu.pc":                        {"prefix=/usr\nlibdir=/" + libDir + "\nincludedir=/usr/include/criu\n\nName: CRIU\nDescription: RPC library for userspace checkpoint and restore\nVersion: 4.2.1\nLibs: -L${libdir} -lcriu\nCflags: -I${includedir}\n", 0o644},
 		"usr/share/man/man8/criu.8.gz":                       {man.String(), 0o644},
 		"usr/libexec/criu/scripts/systemd-autofs-restart.sh": {"#!/bin/sh\n# restart autofs mounts after restore\nexit 0\n", 0o755},
+		"usr/sbin/criu-ns":                                   {"#!/usr/bin/env python3\nprint('run criu in new namespaces')\n", 0o755},
+		"usr/share/man/man1/criu-ns.1.gz":                    {nsMan.String(), 0o644},
 	}
 	for rel, f := range plain {
 		p := filepath.Join(stage, rel)

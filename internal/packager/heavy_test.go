@@ -3,12 +3,15 @@ package packager
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/criu-forge/criu-forge/internal/sandbox"
+	"github.com/criu-forge/criu-forge/internal/signing"
 	"github.com/criu-forge/criu-forge/internal/testutil"
 )
 
@@ -24,18 +27,7 @@ func TestHeavyAptInstallInBookworm(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	testutil.Run(t, "", "cp", "-a", b.Root, root) // the cached builder stays untouched
 	debs := t.TempDir()
-	// SANDBOX-NOTES: no user namespace (apt's _apt user), a 1777 /tmp.
-	inRoot := func(ctx context.Context, args ...string) ([]byte, error) {
-		bw := []string{"--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--unshare-ipc", "--unshare-pid",
-			"--unshare-uts", "--unshare-cgroup", "--perms", "1777", "--tmpfs", "/tmp", "--ro-bind", debs, "/debs",
-			"--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "DEBIAN_FRONTEND", "noninteractive", "--"}
-		cmd := exec.CommandContext(ctx, "bwrap", append(bw, args...)...)
-		out, err := cmd.Output()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return out, &commandError{args, err, string(ee.Stderr)}
-		}
-		return out, err
-	}
+	inRoot := enterRoot(root, "--bind", root, "/", "--ro-bind", debs, "/debs")
 	must := func(args ...string) string {
 		out, err := inRoot(context.Background(), args...)
 		if err != nil {
@@ -69,6 +61,101 @@ func TestHeavyAptInstallInBookworm(t *testing.T) {
 	}
 	if out, err := inRoot(context.Background(), "dpkg-query", "-W", "criu"); err == nil && strings.Contains(string(out), "3.17") {
 		t.Errorf("criu still known to dpkg after purge: %s", out)
+	}
+}
+
+// enterRoot returns a Runner into a root file system with bubblewrap, set
+// up as SANDBOX-NOTES says apt needs it: no user namespace (apt's _apt
+// user), a 1777 /tmp.
+func enterRoot(root string, binds ...string) Runner {
+	return func(ctx context.Context, args ...string) ([]byte, error) {
+		bw := append(append([]string(nil), binds...), "--proc", "/proc", "--dev", "/dev", "--unshare-ipc", "--unshare-pid",
+			"--unshare-uts", "--unshare-cgroup", "--perms", "1777", "--tmpfs", "/tmp",
+			"--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "DEBIAN_FRONTEND", "noninteractive", "--")
+		cmd := exec.CommandContext(ctx, "bwrap", append(bw, args...)...)
+		out, err := cmd.Output()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return out, &commandError{args, err, string(ee.Stderr)}
+		}
+		return out, err
+	}
+}
+
+// TestHeavyRealCRIUPackagesPassLintianAndRpmlint builds CRIU 4.2.1 from
+// the fixture tarball in the bookworm builder, installs it into a staged
+// tree the way the build stage does, and checks the packages made from it
+// with lintian and rpmlint.
+func TestHeavyRealCRIUPackagesPassLintianAndRpmlint(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "bwrap", "bubblewrap")
+	tarball := testutil.CRIUTarball(t, "4.2.1")
+	b := testutil.BookwormBuilder(t, &sandbox.Bubblewrap{}, testutil.CRIUDebianDeps...)
+	work := t.TempDir()
+	src, stage := filepath.Join(work, "src"), filepath.Join(work, "stage")
+	os.MkdirAll(src, 0o755)
+	testutil.Run(t, src, "tar", "-xf", tarball, "--strip-components=1")
+	// The builder is read-only here; only the work tree is writable.
+	inBuilder := enterRoot(b.Root, "--ro-bind", b.Root, "/", "--bind", work, "/mnt") // /mnt exists in every root
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	makeArgs := []string{"make", "-C", "/mnt/src", "WERROR=0", "PREFIX=/usr", "LIBDIR=/usr/lib/x86_64-linux-gnu",
+		"LIBEXECDIR=/usr/libexec", "DESTDIR=/mnt/stage"}
+	for _, args := range [][]string{
+		append(append([]string(nil), makeArgs...), "-j2", "criu", "lib"),
+		append(append([]string(nil), makeArgs...), "install-criu", "install-lib"),
+		// What dh_strip / brp-strip do in distro builds.
+		{"sh", "-c", "find /mnt/stage -type f -exec sh -c 'head -c4 \"$1\" | grep -q ELF && strip --strip-unneeded \"$1\"' _ {} \\;"},
+	} {
+		if out, err := inBuilder(ctx, args...); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+	}
+	t.Log(testutil.Run(t, "", "find", stage, "-type", "f"))
+
+	spec := baseSpec(t, filepath.Join(work, "out"))
+	spec.StageDir = stage
+	spec.Upstream.Version, spec.Upstream.Ref = "4.2.1", "v4.2.1"
+	spec.Split = SplitDistro
+	spec.Resolve = DebianResolver{Run: inBuilder}
+	var debs, rpms []string
+	for _, a := range runPackage(t, spec).Artifacts {
+		debs = append(debs, a.Path)
+	}
+	// The rpm from the same tree: no rpm database in a bookworm builder,
+	// so the libraries are named by hand (rpm package names), as a recipe
+	// override would.
+	rpmSpec := spec
+	rpmSpec.Formats, rpmSpec.Resolve = []string{FormatRPM}, nil
+	rpmSpec.OutDir = filepath.Join(work, "rpm")
+	rpmSpec.Depends = map[string][]string{"criu": {"protobuf-c", "libnl3", "libnet", "gnutls", "nftables", "libbsd", "libcap", "libuuid"}}
+	key := testutil.NewPGPKey(t, testutil.PGPKeyOptions{Name: "Forge Heavy"})
+	keyFile, pubFile := filepath.Join(work, "key.asc"), filepath.Join(work, "pub.asc")
+	os.WriteFile(keyFile, key.ArmoredPrivate, 0o600)
+	os.WriteFile(pubFile, key.ArmoredPublic, 0o644)
+	rpmSpec.RPMSign = &signing.KeyOptions{Path: keyFile}
+	for _, a := range runPackage(t, rpmSpec).Artifacts {
+		rpms = append(rpms, a.Path)
+	}
+	out, _ := exec.Command("lintian", append([]string{"--pedantic"}, debs...)...).CombinedOutput()
+	t.Logf("lintian:\n%s", out)
+	if errs := lintErrors(string(out)); len(errs) > 0 {
+		t.Errorf("lintian errors on the real CRIU packages:\n%s", strings.Join(errs, "\n"))
+	}
+	lint := rpmlint(t, pubFile, rpms...)
+	t.Logf("rpmlint:\n%s", lint)
+	if errs := lintErrors(lint); len(errs) > 0 {
+		t.Errorf("rpmlint errors on the real CRIU packages:\n%s", strings.Join(errs, "\n"))
+	}
+	// Twice, byte for byte.
+	spec.OutDir = filepath.Join(work, "again")
+	spec.RPMSign = nil
+	first := runPackage(t, spec)
+	spec.OutDir = filepath.Join(work, "again2")
+	for i, a := range runPackage(t, spec).Artifacts {
+		if a.SHA256 != first.Artifacts[i].SHA256 {
+			t.Errorf("%s differs between two runs", a.File)
+		}
 	}
 }
 

@@ -119,6 +119,17 @@ type plannedPackage struct {
 	Roles                 []role
 	Files                 []stagedFile
 	Doc                   PackageDoc
+	ArchIndependent       bool              // no ELF file and nothing in an arch-specific directory
+	scripts               map[string]script // from the scan, for rewritten "#!" lines
+}
+
+// arch is the package's architecture in Debian spelling ("all" for
+// arch-independent packages; fileName and nfpm map it for rpm).
+func (p *plannedPackage) arch(target string) string {
+	if p.ArchIndependent {
+		return "all"
+	}
+	return target
 }
 
 // Package writes the packages of spec into spec.OutDir, with a manifest
@@ -296,7 +307,7 @@ func (s *Spec) validate() ([]string, error) {
 
 var packageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 
-var debArch = map[string]string{"amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "armhf": "armv7hl", "i386": "i686"}
+var debArch = map[string]string{"all": "noarch", "amd64": "x86_64", "arm64": "aarch64", "ppc64el": "ppc64le", "s390x": "s390x", "armhf": "armv7hl", "i386": "i686"}
 
 // fileName is the conventional file name of a package: dpkg-name's
 // name_version_arch.deb, rpm's name-version-release.arch.rpm.
@@ -305,6 +316,19 @@ func fileName(format, name string, v Version, arch string) string {
 		return fmt.Sprintf("%s-%s-%s.%s.rpm", name, v.RPM, v.Release, debArch[arch])
 	}
 	return fmt.Sprintf("%s_%s_%s.deb", name, v.Deb, arch)
+}
+
+// archIndependent reports a package that can be Architecture: all /
+// noarch: no ELF file, nothing in a library directory (a -dev package's
+// libcriu.so symlink and criu.pc live in the arch-specific one).
+func archIndependent(fs []stagedFile, scan elfScan) bool {
+	for _, f := range fs {
+		if _, elf := scan.needs[f.Rel]; elf || strings.HasPrefix(f.Rel, "usr/lib/") || strings.HasPrefix(f.Rel, "usr/lib64/") ||
+			strings.HasPrefix(f.Rel, "lib") {
+			return false
+		}
+	}
+	return hasFiles(fs)
 }
 
 func hasFiles(staged []stagedFile) bool {
@@ -376,9 +400,11 @@ func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan,
 	for _, name := range order {
 		p := byName[name]
 		p.Section = section(format, p.Roles)
-		doc := PackageDoc{Name: name, Format: format, Version: full, Arch: s.Target.Arch}
+		p.scripts = scan.scripts
+		p.ArchIndependent = archIndependent(p.Files, scan)
+		doc := PackageDoc{Name: name, Format: format, Version: full, Arch: p.arch(s.Target.Arch)}
 		if format == FormatRPM {
-			doc.Arch = debArch[s.Target.Arch]
+			doc.Arch = debArch[doc.Arch]
 		}
 		// Meet the distro's packages this one carries the files of.
 		bases := map[string]bool{}
@@ -444,6 +470,13 @@ func (s *Spec) depends(p *plannedPackage, format, full string, scan elfScan, lib
 				if old, seen := deps[d.Package]; !seen || len(d.Relation(format)) > len(old) {
 					deps[d.Package] = d.Relation(format)
 				}
+			}
+		}
+	}
+	for _, f := range p.Files {
+		if sc, ok := scan.scripts[f.Rel]; ok {
+			if name, relation := interpreterDependency(format, sc.Interpreter); name != "" {
+				deps[name] = relation
 			}
 		}
 	}
@@ -531,13 +564,14 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // elfScan is what the ELF files of the staged tree need and provide.
 type elfScan struct {
+	scripts  map[string]script   // staged path -> executable script
 	needs    map[string][]string // staged path -> DT_NEEDED sonames
 	shipped  map[string]string   // soname -> staged path that provides it
 	external []Needed            // sonames not shipped, sorted
 }
 
 func scanELF(stage string, staged []stagedFile) (elfScan, error) {
-	scan := elfScan{needs: map[string][]string{}, shipped: map[string]string{}}
+	scan := elfScan{needs: map[string][]string{}, shipped: map[string]string{}, scripts: map[string]script{}}
 	is64 := map[string]bool{}
 	for _, f := range staged {
 		if f.Mode.IsDir() {
@@ -559,6 +593,15 @@ func scanELF(stage string, staged []stagedFile) (elfScan, error) {
 			return scan, fmt.Errorf("read staged file: %w", err)
 		}
 		if !ok {
+			if f.Mode&0o111 != 0 {
+				sc, isScript, err := readScript(full)
+				if err != nil {
+					return scan, fmt.Errorf("read staged file: %w", err)
+				}
+				if isScript {
+					scan.scripts[f.Rel] = sc
+				}
+			}
 			continue
 		}
 		info, err := readELFFile(full)
@@ -592,14 +635,25 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 		return Artifact{}, err
 	}
 	info := &nfpm.Info{
-		Name: p.Name, Arch: s.Target.Arch, Platform: "linux", Version: p.versionField(v), Release: p.releaseField(v),
+		Name: p.Name, Arch: p.arch(s.Target.Arch), Platform: "linux", Version: p.versionField(v), Release: p.releaseField(v),
 		VersionSchema: "none", Section: p.Section, Priority: "optional", Maintainer: s.Maintainer,
 		Description: s.description(p), Vendor: s.Vendor, Homepage: s.Homepage, License: s.License, MTime: mtime,
 	}
 	info.Depends, info.Provides, info.Conflicts, info.Replaces = p.Doc.Depends, p.Doc.Provides, p.Doc.Conflicts, p.Doc.Replaces
 	info.Deb.Breaks = p.Doc.Breaks
 	for _, f := range p.Files {
-		info.Contents = append(info.Contents, content(s.StageDir, f, p.Format, mtime))
+		c := content(s.StageDir, f, p.Format, mtime)
+		if sc, ok := p.scripts[f.Rel]; ok && sc.Rewritten != nil {
+			c.Source = filepath.Join(dir, "scripts", filepath.FromSlash(f.Rel))
+			if err := os.MkdirAll(filepath.Dir(c.Source), 0o755); err != nil {
+				return Artifact{}, err
+			}
+			if err := os.WriteFile(c.Source, sc.Rewritten, 0o755); err != nil {
+				return Artifact{}, err
+			}
+			c.FileInfo.Size = int64(len(sc.Rewritten))
+		}
+		info.Contents = append(info.Contents, c)
 	}
 	docDir := "/usr/share/doc/" + p.Name
 	extra := map[string][]byte{"criu-forge.json": manifest}
@@ -674,7 +728,7 @@ func (s *Spec) write(p *plannedPackage, v Version, manifest []byte, work string,
 			return Artifact{}, fmt.Errorf("build deb package %s: %w", p.Name, err)
 		}
 	}
-	name := fileName(p.Format, p.Name, v, s.Target.Arch)
+	name := fileName(p.Format, p.Name, v, p.arch(s.Target.Arch))
 	dest := filepath.Join(s.OutDir, name)
 	// Written into the work directory; Package moves the whole set into
 	// OutDir once every package of the build is made.
@@ -729,8 +783,8 @@ func content(stage string, f stagedFile, format string, mtime time.Time) *files.
 		fi.Mode = 0o777
 		return &files.Content{Source: f.Target, Destination: f.Dest(), Type: files.TypeSymlink, FileInfo: fi}
 	}
-	if format == FormatDeb && isSharedLibraryName(f.Rel) {
-		fi.Mode &^= 0o111 // as dh_fixperms does; rpm's convention keeps libraries 0755
+	if format == FormatDeb && isSharedLibraryName(f.Rel) || strings.HasSuffix(f.Rel, ".a") {
+		fi.Mode &^= 0o111 // as dh_fixperms does; rpm's convention keeps shared libraries 0755
 	}
 	fi.Size = f.Size
 	c := &files.Content{Source: filepath.Join(stage, filepath.FromSlash(f.Rel)), Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
@@ -803,8 +857,10 @@ func (s *Spec) packageSummary(p *plannedPackage) string {
 		return s.summary() + " - Python tools"
 	case containsRole(p.Roles, roleLib), containsRole(p.Roles, roleCompelLib):
 		return s.summary() + " - libraries"
+	case containsRole(p.Roles, roleNS):
+		return s.summary() + " - run in new namespaces"
 	}
-	return s.summary() + " - " + p.Name
+	return s.summary() + " - plugins"
 }
 
 // description is nfpm's Description: for deb the summary line and the
