@@ -127,10 +127,15 @@ func DefaultMakeVars(t Target) map[string]string {
 // install-man) instead of failing on "asciidoc: not found".
 var manPageTools = [][]string{{"asciidoc-base", "asciidoc", "asciidoctor", "rubygem-asciidoctor"}, {"xmlto"}}
 
-func hasManPageTools(deps []string) bool {
+func hasManPageTools(deps []string, vars map[string]string) bool {
 	have := map[string]bool{}
 	for _, d := range deps {
 		have[d] = true
+	}
+	// With USE_ASCIIDOCTOR CRIU writes man pages with asciidoctor alone,
+	// no xmlto (whose DocBook lookups need the network).
+	if vars["USE_ASCIIDOCTOR"] != "" && (have["asciidoctor"] || have["rubygem-asciidoctor"]) {
+		return true
 	}
 	for _, alternatives := range manPageTools {
 		found := false
@@ -152,7 +157,7 @@ func DefaultSteps(spec Spec) []string {
 		jobs = fmt.Sprint(spec.Jobs)
 	}
 	install := "make install DESTDIR=" + stageMount + " " + vars
-	if !hasManPageTools(spec.Deps) {
+	if !hasManPageTools(spec.Deps, spec.MakeVars) {
 		install = "make -o install-man install DESTDIR=" + stageMount + " " + vars
 	}
 	return []string{"make -j" + jobs + " " + vars, install}

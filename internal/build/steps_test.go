@@ -12,3 +12,22 @@ func TestStepsEndWithStrip(t *testing.T) {
 		}
 	}
 }
+
+func TestManPageTools(t *testing.T) {
+	tests := []struct {
+		deps []string
+		vars map[string]string
+		want bool
+	}{
+		{[]string{"gcc"}, nil, false},
+		{[]string{"asciidoc-base", "xmlto"}, nil, true},
+		{[]string{"asciidoctor"}, nil, false}, // xmlto still needed without USE_ASCIIDOCTOR
+		{[]string{"asciidoctor"}, map[string]string{"USE_ASCIIDOCTOR": "1"}, true},
+		{[]string{"rubygem-asciidoctor"}, map[string]string{"USE_ASCIIDOCTOR": "1"}, true},
+	}
+	for _, tt := range tests {
+		if got := hasManPageTools(tt.deps, tt.vars); got != tt.want {
+			t.Errorf("hasManPageTools(%v, %v) = %v, want %v", tt.deps, tt.vars, got, tt.want)
+		}
+	}
+}
