@@ -160,7 +160,7 @@ func BenchmarkCRIUBuild(b *testing.B) {
 		src, commit, gitID, date := criuSource(b, "4.2.1")
 		spec := criuSpec(b, src, commit, gitID, date, r)
 		spec.Jobs = 2
-		spec.Incremental = true // the cold build seeds the build tree the last measurement reuses
+		spec.Incremental = true                                           // the cold build seeds the build tree the last measurement reuses
 		spec.Target.Name = fmt.Sprintf("bench-%d", time.Now().UnixNano()) // a fresh, empty ccache
 		defer os.RemoveAll(filepath.Join(spec.CacheDir, "ccache", spec.Target.Name))
 		defer os.RemoveAll(filepath.Join(spec.CacheDir, "worktrees", spec.Target.Name))
