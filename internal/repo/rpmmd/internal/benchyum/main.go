@@ -51,8 +51,14 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// settle flushes dirty pages before a measurement, so that neither tool
+// pays for the other's writes: createrepo_c does not fsync, and our fsyncs
+// would otherwise flush what it left behind.
+func settle() { syscall.Sync() }
+
 // measureGo times f in this process.
 func measureGo(f func() error) (sample, error) {
+	settle()
 	c0, t0 := selfCPU(), time.Now()
 	err := f()
 	return sample{time.Since(t0), selfCPU() - c0}, err
@@ -64,6 +70,7 @@ func measureCmd(dir, name string, args ...string) (sample, error) {
 	cmd.Dir = dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	settle()
 	t0 := time.Now()
 	err := cmd.Run()
 	s := sample{wall: time.Since(t0)}
