@@ -82,12 +82,18 @@ func TestKill9DuringPublish(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "key.asc")
 	os.WriteFile(key, testKey.ArmoredPrivate, 0o600)
 
-	var all []string
+	var all, rpms []string
 	for i := range 20 {
 		all = append(all, makeDeb(t, debs, testDeb{Name: fmt.Sprintf("crash%d", i%4), Version: fmt.Sprintf("1.%d~deb12u1", i)}))
+		if i%3 == 0 { // the yum side takes part in the same generations
+			rpms = append(rpms, makeRPM(t, debs, testDeb{Name: "crashrpm", Version: fmt.Sprintf("1.%d", i), Arch: "amd64"}, "1.el9"))
+		}
+	}
+	inputs := func(n int) []string {
+		return append(slices.Clone(all[:n]), rpms[:(n+2)/3]...)
 	}
 	// A repository with some history, and the time one publish takes.
-	first := startPublisher(t, dir, key, all[:2])
+	first := startPublisher(t, dir, key, inputs(2))
 	start := time.Now()
 	if err := first.Wait(); err != nil {
 		t.Fatalf("publisher: %v", err)
@@ -98,8 +104,8 @@ func TestKill9DuringPublish(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	killed := 0
 	for i := 2; i < len(all); i++ {
-		cmd := startPublisher(t, dir, key, all[:i+1]) // re-publishing the older ones is a no-op for them
-		time.Sleep(time.Duration(rng.Int64N(int64(took))))
+		cmd := startPublisher(t, dir, key, inputs(i+1)) // re-publishing the older ones is a no-op for them
+		time.Sleep(time.Duration(rng.Int64N(2 * int64(took)))) // later publishes have more to do
 		cmd.Process.Signal(syscall.SIGKILL)
 		if err := cmd.Wait(); err != nil {
 			if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
@@ -113,7 +119,7 @@ func TestKill9DuringPublish(t *testing.T) {
 	t.Logf("%d of %d publishes were killed", killed, len(all)-2)
 
 	// A clean re-run completes the repository and leaves nothing behind.
-	if err := startPublisher(t, dir, key, all).Wait(); err != nil {
+	if err := startPublisher(t, dir, key, inputs(len(all))).Wait(); err != nil {
 		t.Fatalf("publisher after the crashes: %v", err)
 	}
 	got := checkRepo(t, dir)
@@ -132,6 +138,9 @@ func TestKill9DuringPublish(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(have, want) {
 		t.Errorf("after the re-run: %v, want %v", have, want)
+	}
+	if st, _ := loadState(dir); len(st.Rpms) != len(rpms) {
+		t.Errorf("after the re-run, %d rpms are published, want %d", len(st.Rpms), len(rpms))
 	}
 	gens, _ := os.ReadDir(filepath.Join(dir, genDir))
 	if len(gens) != 3 { // current, the live generation, chunks

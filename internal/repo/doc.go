@@ -20,6 +20,14 @@
 //	.gen/intent.json                                    pool files a running publish adds or drops
 //	.lock                                               serializes publishers
 //
+// Clients: apt with
+//
+//	deb [signed-by=/etc/apt/keyrings/criu-forge-archive-keyring.gpg] http://HOST/ bookworm main
+//
+// (the keyring downloaded from the repository root, checked out of band);
+// dnf with baseurl=http://HOST/yum/el9/$basearch, repo_gpgcheck=1 and
+// gpgkey=http://HOST/criu-forge-archive-keyring.asc.
+//
 // # Suites
 //
 // An Input names its suite, or the suite comes from the distro tag in the

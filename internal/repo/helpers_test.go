@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -212,6 +213,7 @@ func checkRepoFiles(t testing.TB, dir string, orphansAllowed bool) map[string][]
 			}
 		}
 	}
+	checkYum(t, dir)
 	// yum repositories name pool files through hard links in Packages/.
 	var yumFiles []os.FileInfo
 	if yum, err := filepath.EvalSymlinks(filepath.Join(dir, yumDir)); err == nil {
@@ -362,6 +364,49 @@ func checkCompressed(t testing.TB, dir string) {
 					t.Fatalf("%s gives %d bytes, Packages has %d", strings.Join(cmd, " "), len(got), len(want))
 				}
 			}
+		}
+	}
+}
+
+var (
+	repomdData  = regexp.MustCompile(`(?s)<data type="([a-z_]+)">.*?<checksum type="sha256">([0-9a-f]{64})</checksum>.*?<location href="([^"]+)"/>`)
+	primaryPkgs = regexp.MustCompile(`(?s)<checksum type="sha256" pkgid="YES">([0-9a-f]{64})</checksum>.*?<location href="([^"]+)"/>`)
+)
+
+// checkYum checks every yum repository as dnf would: gpgv accepts
+// repomd.xml.asc, every file repomd.xml names has its sha256, every package
+// primary.xml names is there with its sha256.
+func checkYum(t testing.TB, dir string) {
+	t.Helper()
+	repomds, _ := filepath.Glob(filepath.Join(dir, yumDir, "*", "*", "repodata", "repomd.xml"))
+	for _, repomd := range repomds {
+		root := filepath.Dir(filepath.Dir(repomd))
+		name, _ := filepath.Rel(dir, root)
+		if o, err := exec.Command("gpgv", "--keyring", filepath.Join(dir, KeyringName), repomd+".asc", repomd).CombinedOutput(); err != nil {
+			t.Fatalf("gpgv rejects %s/repodata/repomd.xml.asc: %v\n%s", name, err, o)
+		}
+		data := mustRead(t, repomd)
+		found := 0
+		for _, m := range repomdData.FindAllStringSubmatch(string(data), -1) {
+			found++
+			if sum, _ := fileSHA256(t, filepath.Join(root, m[3])); sum != m[2] {
+				t.Fatalf("%s: %s does not have the sha256 repomd.xml names", name, m[3])
+			}
+			if m[1] != "primary" {
+				continue
+			}
+			out, err := exec.Command("gzip", "-dc", filepath.Join(root, m[3])).Output()
+			if err != nil {
+				t.Fatalf("%s: gunzip primary: %v", name, err)
+			}
+			for _, p := range primaryPkgs.FindAllStringSubmatch(string(out), -1) {
+				if sum, _ := fileSHA256(t, filepath.Join(root, p[2])); sum != p[1] {
+					t.Fatalf("%s: package %s does not have the sha256 primary.xml names", name, p[2])
+				}
+			}
+		}
+		if found < 3 {
+			t.Fatalf("%s: repomd.xml names %d metadata files:\n%s", name, found, data)
 		}
 	}
 }

@@ -69,7 +69,7 @@ type Report struct {
 	Unchanged  []string // already published with the same content
 	Removed    []string // dropped by Keep
 	Deleted    []string // pool files no longer referenced, deleted
-	Suites     []string // every published suite
+	Suites     []string // every published apt suite, then yum/<release>/<arch>
 }
 
 // record is one package in one suite.
@@ -630,11 +630,17 @@ func copyToPool(dir, filename, source, sha string) (string, error) {
 	return dst, nil
 }
 
+// sortedSuites names the apt suites, then the yum repositories
+// (yum/<release>/<arch>).
 func sortedSuites(st *state) []string {
-	var s []string
+	var s, y []string
 	for name := range st.Suites {
 		s = append(s, name)
 	}
+	for key := range st.Yum {
+		y = append(y, yumDir+"/"+key)
+	}
 	sort.Strings(s)
-	return s
+	sort.Strings(y)
+	return append(s, y...)
 }

@@ -122,7 +122,16 @@ func TestPublishKeepAndIncremental(t *testing.T) {
 	v1, v2, v10 := mk("4.2.1+forge2~deb12u1"), mk("4.2.1+forge9~deb12u1"), mk("4.2.1+forge10~deb12u1")
 	other := makeDeb(t, debs, testDeb{Name: "crit", Version: "4.2.1+forge1~deb12u1", Arch: "all"})
 	publish(t, dir, PublishOptions{Keep: 2}, paths(v1, other)...)
+	firstIndexes := releaseSHA256(t, mustRead(t, filepath.Join(dir, "dists/bookworm/Release")))
 	publish(t, dir, PublishOptions{Keep: 2}, paths(v10)...)
+	// An apt that read the previous InRelease just before the switch still
+	// finds the indexes it names, by hash.
+	for _, e := range firstIndexes {
+		p := filepath.Join(dir, "dists/bookworm", filepath.Dir(e.name), "by-hash/SHA256", e.sha)
+		if sum, _ := fileSHA256(t, p); sum != e.sha {
+			t.Errorf("previous generation's %s is not reachable by hash after the switch", e.name)
+		}
+	}
 	rep := publish(t, dir, PublishOptions{Keep: 2}, paths(v2)...)
 	// Debian order: forge10 > forge9 > forge2, so forge2 goes.
 	if !slices.Equal(rep.Removed, []string{"bookworm/criu_4.2.1+forge2~deb12u1_amd64"}) || !slices.Equal(rep.Deleted, []string{"pool/main/c/criu/criu_4.2.1+forge2~deb12u1_amd64.deb"}) {
@@ -339,4 +348,13 @@ func TestChunkedIndexes(t *testing.T) {
 func publishErr(t testing.TB, dir string, files ...string) (*Report, error) {
 	t.Helper()
 	return Publish(context.Background(), PublishOptions{Dir: dir, Packages: paths(files...), Signer: newSigner(t)})
+}
+
+func mustRead(t testing.TB, p string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
