@@ -104,7 +104,7 @@ func TestKill9DuringPublish(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	killed := 0
 	for i := 2; i < len(all); i++ {
-		cmd := startPublisher(t, dir, key, inputs(i+1)) // re-publishing the older ones is a no-op for them
+		cmd := startPublisher(t, dir, key, inputs(i+1))        // re-publishing the older ones is a no-op for them
 		time.Sleep(time.Duration(rng.Int64N(2 * int64(took)))) // later publishes have more to do
 		cmd.Process.Signal(syscall.SIGKILL)
 		if err := cmd.Wait(); err != nil {
