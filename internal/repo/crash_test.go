@@ -153,3 +153,32 @@ func TestKill9DuringPublish(t *testing.T) {
 		return nil
 	})
 }
+
+// TestConcurrentPublisherProcesses: two publisher processes started at the
+// same moment, each with its own package, are serialized by the lock and
+// both packages end up published (aptly #1125).
+func TestConcurrentPublisherProcesses(t *testing.T) {
+	debs := t.TempDir()
+	dir := t.TempDir()
+	newSigner(t)
+	key := filepath.Join(t.TempDir(), "key.asc")
+	os.WriteFile(key, testKey.ArmoredPrivate, 0o600)
+	a := makeDeb(t, debs, testDeb{Name: "first", Version: "1~deb12u1"})
+	b := makeDeb(t, debs, testDeb{Name: "second", Version: "1~deb12u1"})
+	p1 := startPublisher(t, dir, key, []string{a})
+	p2 := startPublisher(t, dir, key, []string{b})
+	if err := p1.Wait(); err != nil {
+		t.Fatalf("first publisher: %v", err)
+	}
+	if err := p2.Wait(); err != nil {
+		t.Fatalf("second publisher: %v", err)
+	}
+	got := checkRepo(t, dir)
+	var names []string
+	for _, st := range got["bookworm/binary-amd64"] {
+		names = append(names, st.get("Package"))
+	}
+	if !slices.Equal(names, []string{"first", "second"}) {
+		t.Fatalf("published %v, want both packages", names)
+	}
+}
