@@ -42,7 +42,9 @@ func Apply(ctx context.Context, repo *git.Repository, base plumbing.Hash, patche
 	if committer.Name == "" {
 		committer = DefaultCommitter
 	}
-	objs := newObjects(repo.Storer)
+	src, done := reader(repo)
+	defer done()
+	objs := newObjects(src)
 	a := &applier{tree: newTree(objs, baseCommit.TreeHash), fuzz: max(opts.Fuzz, 0)}
 	head, treeHash := base, baseCommit.TreeHash
 	outcomes := make([]Outcome, 0, len(patches))

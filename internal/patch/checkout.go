@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -81,7 +80,9 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	if err != nil {
 		return err
 	}
-	objs := newObjects(repo.Storer)
+	src, done := reader(repo)
+	defer done()
+	objs := newObjects(src)
 	list, err := reachable(objs, commits)
 	if err != nil {
 		return err
@@ -100,7 +101,6 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	// One pass over the objects: each is read once, then packed and, for
 	// blobs of the work tree, written out, in parallel.
 	entries := make([]*index.Entry, 0, files.count)
-	var mu sync.Mutex
 	writeBlob := func(h plumbing.Hash, t plumbing.ObjectType, data []byte) error {
 		if t != plumbing.BlobObject {
 			return nil
@@ -110,9 +110,8 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 			if err != nil {
 				return err
 			}
-			mu.Lock()
-			entries = append(entries, e)
-			mu.Unlock()
+			entries = append(entries, e) // one goroutine calls writeBlob
+
 		}
 		return nil
 	}
@@ -293,22 +292,35 @@ func layoutWorkTree(objs *objects, root plumbing.Hash, dir string) (*workTreeFil
 
 // writeFile writes one file and returns its index entry.
 func writeFile(dir string, f file, h plumbing.Hash, data []byte) (*index.Entry, error) {
-	var err error
 	path := filepath.Join(dir, f.path)
-	switch f.mode {
-	case filemode.Symlink:
-		err = os.Symlink(string(data), path)
-	case filemode.Executable:
-		err = os.WriteFile(path, data, 0o755)
-	default:
-		err = os.WriteFile(path, data, 0o644)
-	}
-	if err != nil {
-		return nil, err
-	}
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return nil, err
+	var fi os.FileInfo
+	if f.mode == filemode.Symlink {
+		if err := os.Symlink(string(data), path); err != nil {
+			return nil, err
+		}
+		var err error
+		if fi, err = os.Lstat(path); err != nil {
+			return nil, err
+		}
+	} else {
+		perm := os.FileMode(0o644)
+		if f.mode == filemode.Executable {
+			perm = 0o755
+		}
+		out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			return nil, err
+		}
+		_, err = out.Write(data)
+		if err == nil {
+			fi, err = out.Stat()
+		}
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	e := &index.Entry{Hash: h, Name: f.path, Mode: f.mode, Size: uint32(fi.Size()), ModifiedAt: fi.ModTime()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

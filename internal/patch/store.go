@@ -5,8 +5,23 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
+
+// reader returns storage to read repo's objects fast: for a repository on
+// disk, a second view that keeps its pack files open (go-git otherwise
+// opens and parses a pack again for every object it reads, and loses the
+// delta bases it just inflated). Call the returned func when done.
+func reader(repo *git.Repository) (storer.EncodedObjectStorer, func()) {
+	fs, ok := repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return repo.Storer, func() {}
+	}
+	s := filesystem.NewStorageWithOptions(fs.Filesystem(), cache.NewObjectLRUDefault(), filesystem.Options{KeepDescriptors: true})
+	return s, func() { s.Close() }
+}
 
 // flush writes the new objects into the repository: as one pack (one file
 // and its index instead of a file per object) when it is on disk, object by
