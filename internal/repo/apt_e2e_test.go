@@ -92,12 +92,20 @@ func TestAptGetInstallsFromPublishedRepository(t *testing.T) {
 
 	debs := t.TempDir()
 	repo := t.TempDir()
-	publish(t, repo, PublishOptions{},
-		paths(
-			makeDeb(t, debs, testDeb{Name: "criu", Version: "4.2.1+forge3~deb12u1", Depends: []string{"criu-forge-test-data"}}),
-			makeDeb(t, debs, testDeb{Name: "criu-forge-test-data", Version: "4.2.1+forge3~deb12u1", Arch: "all"}),
-			makeDeb(t, debs, testDeb{Name: "criu", Version: "4.2.1+forge3~ubu2404"}),
-		)...)
+	in := paths(
+		makeDeb(t, debs, testDeb{Name: "criu", Version: "4.2.1+forge3~deb12u1", Depends: []string{"criu-forge-test-data"}}),
+		makeDeb(t, debs, testDeb{Name: "criu-forge-test-data", Version: "4.2.1+forge3~deb12u1", Arch: "all"}),
+		makeDeb(t, debs, testDeb{Name: "criu", Version: "4.2.1+forge3~ubu2404"}),
+	)
+	// Enough packages for several compressed chunks: apt must read the
+	// joined Packages.xz whole.
+	for i := range 120 {
+		in = append(in, Input{Path: makeDeb(t, debs, testDeb{Name: fmt.Sprintf("filler%03d", i), Version: "1~deb12u1"})})
+	}
+	publish(t, repo, PublishOptions{}, in...)
+	if st, _ := loadState(repo); len(st.Suites["bookworm"].Chunks) < 4 {
+		t.Fatalf("only %d compressed chunks: the test needs several", len(st.Suites["bookworm"].Chunks))
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,6 +140,15 @@ func TestAptGetInstallsFromPublishedRepository(t *testing.T) {
 	out, err := inRoot(root, "apt-get", "update")
 	if err != nil || strings.Contains(out, "W: ") || strings.Contains(out, "E: ") {
 		t.Fatalf("apt-get update: %v\n%s", err, out)
+	}
+	out, err = inRoot(root, "apt-cache", "show", "filler119")
+	if err != nil || !strings.Contains(out, "Package: filler119") {
+		t.Fatalf("apt did not read the last chunk of Packages.xz: %v\n%s", err, out)
+	}
+	for _, e := range releaseSHA256(t, mustRead(t, filepath.Join(repo, "dists/bookworm/Release"))) {
+		if e.name == "main/binary-amd64/Packages.xz" && !strings.Contains(log.String(), "/by-hash/SHA256/"+e.sha+" 200") {
+			t.Fatalf("apt did not fetch Packages.xz by hash:\n%s", log.String())
+		}
 	}
 	out, err = inRoot(root, "apt-get", "install", "-y", "--no-install-recommends", "criu")
 	if err != nil {
