@@ -84,14 +84,30 @@ func (e *env) publishPR(n int) {
 	e.gh.AddPR(owner, repoName, fakegithub.PR{Number: n, Title: pr.Title, State: "open", HeadSHA: pr.Head, BaseRef: "criu-dev", BaseSHA: pr.Base, Commits: commits})
 }
 
-func (e *env) recipePath() string { return filepath.Join(e.root, "recipes", "fx.yaml") }
+func (e *env) recipePath() string { return e.pathOf("fx") }
 
-// recipe writes and loads a recipe on tag with the given series entries
-// (YAML lines) and syncs its lock.
+func (e *env) pathOf(name string) string { return filepath.Join(e.root, "recipes", name+".yaml") }
+
+// recipe writes and loads the recipe fx on tag with the given series
+// entries (YAML lines) and syncs its lock.
 func (e *env) recipe(tag string, entries ...string) *recipe.Recipe {
 	e.t.Helper()
+	return e.named("fx", tag, entries...)
+}
+
+// named is recipe for another recipe name (its patch folder gets the
+// local patch too).
+func (e *env) named(name, tag string, entries ...string) *recipe.Recipe {
+	e.t.Helper()
+	dir := filepath.Join(e.root, "patches", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0001-notes.patch"), []byte(localPatch), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
 	body := `# The fixture recipe.
-name: fx
+name: ` + name + `
 upstream:
   version: ` + strings.TrimPrefix(tag, "v") + `   # the release
   github: checkpoint-restore/criu
@@ -108,10 +124,10 @@ build:
 targets:
   - {distro: debian, release: "12"}
 `
-	if err := os.WriteFile(e.recipePath(), []byte(body), 0o644); err != nil {
+	if err := os.WriteFile(e.pathOf(name), []byte(body), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	r := e.load()
+	r := e.loadNamed(name)
 	if _, err := series.Sync(context.Background(), r, e.seriesOpts()); err != nil {
 		e.t.Fatal(err)
 	}
@@ -120,7 +136,12 @@ targets:
 
 func (e *env) load() *recipe.Recipe {
 	e.t.Helper()
-	r, _, err := recipe.Load(e.recipePath())
+	return e.loadNamed("fx")
+}
+
+func (e *env) loadNamed(name string) *recipe.Recipe {
+	e.t.Helper()
+	r, _, err := recipe.Load(e.pathOf(name))
 	if err != nil {
 		e.t.Fatal(err)
 	}
