@@ -112,6 +112,8 @@ they hold, and publishes them to signed apt and yum repositories.`,
 		newSchemaCmd(g),
 		newVersionCmd(g),
 		newVerifyCmd(g), newDoctorCmd(g),
+		newGendocsCmd(g),
+		newWatchCmd(g),
 	)
 	return root
 }
