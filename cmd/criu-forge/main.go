@@ -113,6 +113,7 @@ they hold, and publishes them to signed apt and yum repositories.`,
 		newVersionCmd(g),
 		newVerifyCmd(g), newDoctorCmd(g),
 		newGendocsCmd(g),
+		newWatchCmd(g),
 	)
 	return root
 }
