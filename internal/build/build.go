@@ -44,6 +44,7 @@ type Spec struct {
 	OutDir          string           // <target>/stage, <target>/build.json, <target>/build.log
 	Jobs            int              // make -j; 0 means the builder's CPU count
 	Rebuild         bool             // build from a fresh copy even when an intact output for the key exists
+	CachedOnly      bool             // never build: return the intact output for the key, or ErrNotBuilt
 	Incremental     bool             // reuse the target's previous build tree when only the source changed (see worktree.go)
 	Verbose         bool             // stream the compiler output to Progress
 	Progress        io.Writer
@@ -75,6 +76,10 @@ type Outcome struct {
 	Result *Result
 	Err    error
 }
+
+// ErrNotBuilt reports, with CachedOnly, that no intact output exists for
+// the build's inputs.
+var ErrNotBuilt = errors.New("no intact build output for these inputs")
 
 // keyFormat is part of every build key: bump it when the meaning of an
 // output changes, and every old output stops matching.
@@ -335,6 +340,9 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 			p.line("cached: %s (key %s)", name, key)
 			return res, nil
 		}
+	}
+	if spec.CachedOnly {
+		return nil, fmt.Errorf("build %s: %w (key %s) in %s: run criu-forge build first", name, ErrNotBuilt, key, spec.OutDir)
 	}
 	removeLeftovers(spec.OutDir, name)
 	work, err := os.MkdirTemp(spec.OutDir, workPrefix(name))

@@ -27,15 +27,18 @@ import (
 
 // Options for Build.
 type Options struct {
-	Series   series.Options // cache, offline, log of the source stages
-	OutDir   string         // default ./out
-	Runner   string         // --runner; "" = recipe, CRIU_FORGE_RUNNER, bubblewrap
-	Targets  []string       // --target; none = every target of the recipe
-	Jobs     int            // targets built at once
-	Rebuild  bool
-	Verbose  bool
-	Progress io.Writer
-	RPMSign  *signing.KeyOptions
+	Series  series.Options // cache, offline, log of the source stages
+	OutDir  string         // default ./out
+	Runner  string         // --runner; "" = recipe, CRIU_FORGE_RUNNER, bubblewrap
+	Targets []string       // --target; none = every target of the recipe
+	Jobs    int            // targets built at once
+	Rebuild bool
+	// PackageOnly repackages existing build outputs and never builds: a
+	// target without an intact output for its inputs fails.
+	PackageOnly bool
+	Verbose     bool
+	Progress    io.Writer
+	RPMSign     *signing.KeyOptions
 }
 
 // TargetResult is what happened to one target.
@@ -213,6 +216,7 @@ func buildSpec(r *recipe.Recipe, t recipe.Target, src *Source, runner sandbox.Ru
 		CacheDir:        opts.Series.CacheDir,
 		OutDir:          opts.OutDir,
 		Rebuild:         opts.Rebuild,
+		CachedOnly:      opts.PackageOnly,
 		Verbose:         opts.Verbose,
 		Progress:        progress,
 	}
