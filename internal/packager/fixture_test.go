@@ -49,7 +49,7 @@ int criu_get_version(void);
 
 // stagedTree returns the staged tree with libraries in libDir (debLibDir
 // or rpmLibDir), built once per test run.
-func stagedTree(t *testing.T, libDir string) string {
+func stagedTree(t testing.TB, libDir string) string {
 	t.Helper()
 	testutil.RequireTool(t, "gcc", "gcc")
 	if _, err := os.Stat("/usr/include/zlib.h"); err != nil {
@@ -145,7 +145,7 @@ func hostRunner(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // baseSpec is a complete Spec for the staged tree.
-func baseSpec(t *testing.T, out string) Spec {
+func baseSpec(t testing.TB, out string) Spec {
 	return Spec{
 		StageDir: stagedTree(t, debLibDir), Target: bookworm, Name: "criu", Mode: ModeReplace, Split: SplitSingle,
 		SeriesRevision: 3, BuildRevision: 1,

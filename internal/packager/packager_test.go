@@ -363,3 +363,17 @@ func checkSBOM(t *testing.T, path string, deb Artifact, m Manifest) {
 		}
 	}
 }
+
+// BenchmarkPackage packages the fixture tree as .deb and .rpm (split, no
+// resolver): the cost of nfpm, xz and the manifest, without the builder.
+func BenchmarkPackage(b *testing.B) {
+	stage := stagedTree(b, debLibDir)
+	for i := 0; i < b.N; i++ {
+		spec := baseSpec(b, b.TempDir())
+		spec.StageDir, spec.Resolve, spec.Split = stage, nil, SplitDistro
+		spec.Formats = []string{FormatDeb, FormatRPM}
+		if _, err := Package(context.Background(), spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
