@@ -81,7 +81,7 @@ func Apply(ctx context.Context, repo *git.Repository, base plumbing.Hash, patche
 		}
 		outcomes = append(outcomes, o)
 	}
-	if err := flush(repo, objs); err != nil {
+	if err := flush(repo, objs, head); err != nil {
 		return plumbing.ZeroHash, nil, err
 	}
 	return head, outcomes, nil

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -119,7 +120,10 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	if err != nil {
 		return err
 	}
-	err = writePack(packDir, len(list), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+	// Stored, not deflated: this pack is written for one build and read
+	// little; compressing the whole tree cost more than all else here, and
+	// `git gc` compacts the repository if it is kept.
+	err = writePack(packDir, zlib.NoCompression, len(list), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
 		if err := ctx.Err(); err != nil {
 			return plumbing.ZeroHash, 0, nil, err
 		}

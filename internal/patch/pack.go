@@ -24,15 +24,14 @@ import (
 type packSource func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error)
 
 // writePack writes n objects as one pack and its index into packDir:
-// objects are read in order by read, compressed in parallel (zlib at its
-// fastest level: this pack is written once and read a few times, and `git
-// gc` repacks it tightly later), and each object's content is also handed
+// objects are read in order by read, compressed in parallel at the given
+// zlib level, and each object's content is also handed
 // to use, when use is not nil, from one goroutine of its own: creating
 // files from several threads at once was slower, not faster, on the ext4
 // machines measured (the kernel serialises them and burns CPU waiting).
 // Pack and index are written aside and renamed into place, pack first, so
 // a reader never sees an index without its pack. The pack has no deltas.
-func writePack(packDir string, n int, read packSource, use func(plumbing.Hash, plumbing.ObjectType, []byte) error) error {
+func writePack(packDir string, level int, n int, read packSource, use func(plumbing.Hash, plumbing.ObjectType, []byte) error) error {
 	type job struct {
 		i    int
 		h    plumbing.Hash
@@ -50,7 +49,10 @@ func writePack(packDir string, n int, read packSource, use func(plumbing.Hash, p
 		go func(w int) {
 			defer wg.Done()
 			var buf bytes.Buffer
-			zw, _ := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+			zw, err := zlib.NewWriterLevel(&buf, level)
+			if err != nil {
+				errs[w] = err
+			}
 			for j := range jobs {
 				if errs[w] != nil {
 					continue

@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"compress/zlib"
 	"fmt"
 
 	"github.com/go-git/go-git/v5"
@@ -26,8 +27,14 @@ func reader(repo *git.Repository) (storer.EncodedObjectStorer, func()) {
 // flush writes the new objects into the repository: as one pack (one file
 // and its index instead of a file per object) when it is on disk, object by
 // object otherwise.
-func flush(repo *git.Repository, objs *objects) error {
+func flush(repo *git.Repository, objs *objects, head plumbing.Hash) error {
 	if len(objs.order) == 0 {
+		return nil
+	}
+	// Commit ids are deterministic: when the repository already has the
+	// head, an earlier run stored this very series (a pack is written
+	// whole or not at all), so the cache does not grow on every prepare.
+	if repo.Storer.HasEncodedObject(head) == nil {
 		return nil
 	}
 	fs, ok := repo.Storer.(*filesystem.Storage)
@@ -43,7 +50,8 @@ func flush(repo *git.Repository, objs *objects) error {
 	if err != nil {
 		return err
 	}
-	err = writePack(packDir, len(objs.order), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+	// The cache keeps these objects: compress them, quickly.
+	err = writePack(packDir, zlib.BestSpeed, len(objs.order), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
 		h := objs.order[i]
 		o := objs.pending[h]
 		data, err := readAll(o)
