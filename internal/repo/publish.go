@@ -109,31 +109,8 @@ type state struct {
 // new, signed metadata generation. See the package documentation for the
 // guarantees.
 func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
-	if opts.Dir == "" {
-		return nil, errors.New("publish: no repository directory given")
-	}
-	if opts.Signer == nil {
-		return nil, errors.New("publish: no signing key: a repository is only published signed (give a key file or environment variable)")
-	}
-	if opts.Origin == "" {
-		opts.Origin = defaultOrigin
-	}
-	if opts.Label == "" {
-		opts.Label = opts.Origin
-	}
-	if opts.Log == nil {
-		opts.Log = io.Discard
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Keep < 0 {
-		return nil, fmt.Errorf("publish: keep %d: must be 0 (all) or more", opts.Keep)
-	}
-	for _, f := range []string{opts.Origin, opts.Label} {
-		if strings.ContainsAny(f, "\n\r") {
-			return nil, errors.New("publish: Origin and Label must be one line")
-		}
+	if err := opts.check(); err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
@@ -184,58 +161,13 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 	// Pool files first: the new metadata may only name files that exist.
 	// The intent file lets the next publish delete what a killed one added
 	// to the pool or had yet to delete from it.
-	referenced, live := poolFiles(next), poolFiles(cur)
-	var added, dropped []string
-	adding := map[string]bool{}
-	for _, r := range next.Debs {
-		if r.source != "" && !live[r.Filename] && !adding[r.Filename] {
-			adding[r.Filename] = true
-			added = append(added, r.Filename)
-		}
-	}
-	for _, r := range next.Rpms {
-		if r.source != "" && !live[r.Filename] && !adding[r.Filename] {
-			adding[r.Filename] = true
-			added = append(added, r.Filename)
-		}
-	}
-	for f := range live {
-		if !referenced[f] {
-			dropped = append(dropped, f)
-		}
-	}
-	sort.Strings(dropped)
+	added, dropped := poolChanges(cur, next)
 	if err := writeIntent(dir, intent{Pool: append(slices.Clone(added), dropped...)}); err != nil {
 		return nil, err
 	}
-	var written, touchedDirs []string
-	pool := func(filename, source, sha string) error {
-		if source == "" || !adding[filename] {
-			return nil
-		}
-		delete(adding, filename) // the same file in a second suite
-		p, err := copyToPool(dir, filename, source, sha)
-		if err != nil {
-			return err
-		}
-		if p != "" {
-			written = append(written, p)
-			touchedDirs = append(touchedDirs, parentsBelow(dir, p)...)
-		}
-		return nil
-	}
-	for _, r := range next.Debs {
-		if err := pool(r.Filename, r.source, r.Deb.SHA256); err != nil {
-			return nil, err
-		}
-	}
-	for _, r := range next.Rpms {
-		if err := pool(r.Filename, r.source, r.SHA256); err != nil {
-			return nil, err
-		}
-		if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(r.Filename))); err == nil && r.pkg != nil {
-			r.pkg.FileTime = fi.ModTime().Unix() // what rpmmd compares with the pool file's hard links later
-		}
+	written, touchedDirs, err := copyNewToPool(dir, next, added)
+	if err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -266,25 +198,94 @@ func Publish(ctx context.Context, opts PublishOptions) (*Report, error) {
 	report.Suites = sortedSuites(next)
 
 	// Only now may what the old metadata names go away.
+	if err := retire(dir, cur, next, dropped, report, opts.Log); err != nil {
+		return report, fmt.Errorf("%w (the next publish retries)", err)
+	}
+	return report, nil
+}
+
+// poolChanges lists the pool files next adds and those it no longer names.
+func poolChanges(cur, next *state) (added, dropped []string) {
+	referenced, live := poolFiles(next), poolFiles(cur)
+	seen := map[string]bool{}
+	add := func(filename, source string) {
+		if source != "" && !live[filename] && !seen[filename] {
+			seen[filename] = true
+			added = append(added, filename)
+		}
+	}
+	for _, r := range next.Debs {
+		add(r.Filename, r.source)
+	}
+	for _, r := range next.Rpms {
+		add(r.Filename, r.source)
+	}
+	for f := range live {
+		if !referenced[f] {
+			dropped = append(dropped, f)
+		}
+	}
+	sort.Strings(dropped)
+	return added, dropped
+}
+
+// copyNewToPool copies the added packages into the pool and returns the
+// files and directories to fsync before the switch.
+func copyNewToPool(dir string, next *state, added []string) (written, dirs []string, err error) {
+	pending := map[string]bool{}
+	for _, f := range added {
+		pending[f] = true
+	}
+	pool := func(filename, source, sha string) error {
+		if source == "" || !pending[filename] {
+			return nil
+		}
+		delete(pending, filename) // the same file in a second suite
+		p, err := copyToPool(dir, filename, source, sha)
+		if p != "" {
+			written = append(written, p)
+			dirs = append(dirs, parentsBelow(dir, p)...)
+		}
+		return err
+	}
+	for _, r := range next.Debs {
+		if err := pool(r.Filename, r.source, r.Deb.SHA256); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, r := range next.Rpms {
+		if err := pool(r.Filename, r.source, r.SHA256); err != nil {
+			return nil, nil, err
+		}
+		if fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(r.Filename))); err == nil && r.pkg != nil {
+			r.pkg.FileTime = fi.ModTime().Unix() // what rpmmd compares with the pool file's hard links later
+		}
+	}
+	return written, dirs, nil
+}
+
+// retire removes, after the switch, the old generation, the pool files and
+// index chunks the new one does not name, and the intent file.
+func retire(dir string, cur, next *state, dropped []string, report *Report, log io.Writer) error {
 	if cur.Generation > 0 {
 		if err := os.RemoveAll(genPath(dir, cur.Generation)); err != nil {
-			return report, fmt.Errorf("remove old generation %d (the next publish retries): %w", cur.Generation, err)
+			return fmt.Errorf("remove old generation %d: %w", cur.Generation, err)
 		}
 	}
 	for _, f := range dropped {
 		if err := removePoolFile(dir, f); err != nil {
-			return report, fmt.Errorf("delete %s (the next publish retries): %w", f, err)
+			return fmt.Errorf("delete %s: %w", f, err)
 		}
 		report.Deleted = append(report.Deleted, f)
-		fmt.Fprintf(opts.Log, "delete %s\n", f)
+		fmt.Fprintf(log, "delete %s\n", f)
 	}
 	if err := pruneChunks(filepath.Join(dir, genDir, chunksDir), next); err != nil {
-		return report, fmt.Errorf("prune index chunks (the next publish retries): %w", err)
+		return fmt.Errorf("prune index chunks: %w", err)
 	}
 	if err := os.Remove(intentPath(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return report, err
+		return err
 	}
-	return report, nil
+	return nil
 }
 
 // intent lists the pool files a publish may leave unreferenced if it is
@@ -342,6 +343,37 @@ func removePoolFile(dir, rel string) error {
 	for d := filepath.Dir(p); d != filepath.Join(dir, poolDir) && strings.HasPrefix(d, dir); d = filepath.Dir(d) {
 		if os.Remove(d) != nil { // not empty
 			break
+		}
+	}
+	return nil
+}
+
+// check validates the options and fills in the defaults.
+func (opts *PublishOptions) check() error {
+	if opts.Dir == "" {
+		return errors.New("publish: no repository directory given")
+	}
+	if opts.Signer == nil {
+		return errors.New("publish: no signing key: a repository is only published signed (give a key file or environment variable)")
+	}
+	if opts.Origin == "" {
+		opts.Origin = defaultOrigin
+	}
+	if opts.Label == "" {
+		opts.Label = opts.Origin
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Keep < 0 {
+		return fmt.Errorf("publish: keep %d: must be 0 (all) or more", opts.Keep)
+	}
+	for _, f := range []string{opts.Origin, opts.Label} {
+		if strings.ContainsAny(f, "\n\r") {
+			return errors.New("publish: Origin and Label must be one line")
 		}
 	}
 	return nil
