@@ -222,6 +222,7 @@ func gpgKeyWithSigningSubkey(t *testing.T, passphrase string) (secret, public, s
 	testutil.RequireTool(t, "gpg", "gpg")
 	home := t.TempDir()
 	env := []string{"GNUPGHOME=" + home}
+	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run() })
 	gpg := func(args ...string) string {
 		cmd := exec.Command("gpg", append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", passphrase}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
