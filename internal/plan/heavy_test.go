@@ -1,0 +1,100 @@
+package plan
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/criu-forge/criu-forge/internal/pipeline"
+	"github.com/criu-forge/criu-forge/internal/recipe"
+	"github.com/criu-forge/criu-forge/internal/series"
+	"github.com/criu-forge/criu-forge/internal/testutil"
+)
+
+// TestPlanAgreesWithRealBuild builds a tiny project for debian-12 with the
+// real pipeline (bubblewrap, the shared cached builder), then plans it: the
+// plan's build key must be the one the build recorded, so a CI job that
+// trusts it skips exactly when the build would have been reused.
+func TestPlanAgreesWithRealBuild(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "bwrap", "bubblewrap")
+	testutil.RequireTool(t, "mmdebstrap", "mmdebstrap")
+	git := testutil.RequireTool(t, "git", "git")
+
+	up := t.TempDir()
+	files := map[string]string{
+		"hello.c":  "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+		"Makefile": "hello: hello.c\n\tcc -o $@ $<\ninstall: hello\n\tinstall -D hello $(DESTDIR)$(PREFIX)/bin/hello\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(up, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "hello"}, {"tag", "v1.0"}} {
+		testutil.Run(t, up, git, args...)
+	}
+
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "recipes"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	body := `name: hello-plan
+upstream:
+  version: "1.0"
+  sources:
+    - git: {url: "` + up + `", ref: v1.0}
+series: []
+build:
+  deps: {deb: [` + strings.Join(testutil.CRIUDebianDeps, ", ") + `]}
+  steps: ["make", "make install DESTDIR=$DESTDIR PREFIX=/usr"]
+package:
+  name: hello-plan
+  mode: distinct
+  maintainer: Test <test@example.org>
+  summary: a greeting
+targets:
+  - {distro: debian, release: "12"}
+`
+	path := filepath.Join(root, "recipes", "hello-plan.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := recipe.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sopts := series.Options{CacheDir: testutil.TestCacheDir(t)}
+	if _, err := series.Sync(ctx, r, sopts); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "out")
+	opts := Options{CacheDir: sopts.CacheDir, OutDir: out, Runner: "bubblewrap", ToolVersion: "test"}
+	before, err := Make(r, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := pipeline.Build(ctx, r, pipeline.Options{Series: sopts, OutDir: out, Runner: "bubblewrap"})
+	if err != nil || res.Targets[0].Err != nil {
+		t.Fatalf("build: %v %v", err, res.Targets[0].Err)
+	}
+	after, err := Make(r, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt := after.Targets[0]
+	if pt.BuildKey == nil || *pt.BuildKey != res.Targets[0].Build.Key || pt.Output != "current" {
+		t.Fatalf("plan says build key %v (%s), output %s; the build recorded %s", pt.BuildKey, pt.BuildKeyUnknown, pt.Output, res.Targets[0].Build.Key)
+	}
+	if pt.BuilderID != res.Targets[0].Build.BuilderID {
+		t.Errorf("builder %s, the build used %s", pt.BuilderID, res.Targets[0].Build.BuilderID)
+	}
+	if before.Targets[0].InputKey != pt.InputKey {
+		t.Errorf("the input key changed by building: %s -> %s", before.Targets[0].InputKey, pt.InputKey)
+	}
+}
