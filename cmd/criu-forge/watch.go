@@ -61,8 +61,9 @@ the plan, or with --json the same for scripts:
   --write    carries the recipe to the plan: upstream.version and the git
              ref (and commit pin) to the new release, contained entries
              removed, the lock re-synced; comments and layout are kept.
-             A conflict is left to a person. Debian and tarball
-             alternatives cannot be guessed: the plan says so.
+             A conflict is left to a person, and so are Debian and
+             tarball alternatives (their versions cannot be guessed):
+             until they name the new release, --write refuses.
   --apply    --write, then build every target and, with --repo and a key,
              publish; one failing recipe or target does not stop the others.
   --webhook  posts the plan JSON (also $CRIU_FORGE_WATCH_WEBHOOK);
@@ -262,9 +263,6 @@ func renderWrite(w interface{ Write([]byte) (int, error) }, res *watch.WriteResu
 	}
 	if res.Lock != nil {
 		fmt.Fprintf(w, "  lock %s revision %d\n", res.Lock.Path, res.Lock.Revision)
-	}
-	for _, n := range res.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 }
 

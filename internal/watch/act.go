@@ -89,9 +89,6 @@ func (r *ActReport) Render(w io.Writer) {
 			if wr.Lock != nil {
 				fmt.Fprintf(w, "  lock %s revision %d\n", wr.Lock.Path, wr.Lock.Revision)
 			}
-			for _, n := range wr.Notes {
-				fmt.Fprintf(w, "  note: %s\n", n)
-			}
 		}
 		for _, t := range rc.Targets {
 			if t.Error != "" {

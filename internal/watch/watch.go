@@ -162,7 +162,7 @@ func (w *watcher) check(ctx context.Context, r *recipe.Recipe) (*RecipePlan, err
 	}
 	decide(rp)
 	if rp.Rebase != nil {
-		rp.Notes = append(rp.Notes, otherSourceNotes(r, rp.Rebase.To)...)
+		rp.Notes = append(rp.Notes, staleSources(r, rp.Rebase.To)...)
 	}
 	return rp, nil
 }
@@ -551,17 +551,36 @@ func decide(rp *RecipePlan) {
 	}
 }
 
-// otherSourceNotes says which upstream alternatives Write cannot carry to a
-// new release: a Debian revision or a tarball checksum cannot be guessed.
-func otherSourceNotes(r *recipe.Recipe, to Release) []string {
-	var notes []string
+// staleSources names the upstream alternatives that still name another
+// release than to: Write cannot carry them (a Debian revision or a tarball
+// checksum cannot be guessed) and refuses while they would build the old
+// release under the new version.
+func staleSources(r *recipe.Recipe, to Release) []string {
+	var out []string
 	for i, src := range r.Upstream.Sources {
 		switch {
 		case src.DebianSource != nil:
-			notes = append(notes, fmt.Sprintf("upstream.sources[%d] debian-source %s %s: set the version of the Debian package that carries %s by hand (its Debian revision cannot be guessed)", i, src.DebianSource.Package, src.DebianSource.Version, to.Version))
+			d := src.DebianSource
+			if v, ok := ParseVersion(debianUpstreamVersion(d.Version)); !ok || v.String() != to.Version {
+				out = append(out, fmt.Sprintf("upstream.sources[%d] debian-source %s %s: set the version of the Debian package that carries %s (its Debian revision cannot be guessed), or remove it", i, d.Package, d.Version, to.Version))
+			}
 		case src.Tarball != nil:
-			notes = append(notes, fmt.Sprintf("upstream.sources[%d] tarball: set the URL and sha256 of the %s tarball by hand", i, to.Version))
+			if !strings.Contains(src.Tarball.URL, to.Version) {
+				out = append(out, fmt.Sprintf("upstream.sources[%d] tarball: set the URL and sha256 of the %s tarball, or remove it", i, to.Version))
+			}
 		}
 	}
-	return notes
+	return out
+}
+
+// debianUpstreamVersion strips a Debian version's epoch and revision:
+// 1:4.2.1-3 -> 4.2.1.
+func debianUpstreamVersion(v string) string {
+	if _, after, ok := strings.Cut(v, ":"); ok {
+		v = after
+	}
+	if i := strings.LastIndex(v, "-"); i >= 0 {
+		v = v[:i]
+	}
+	return v
 }

@@ -19,7 +19,6 @@ type WriteResult struct {
 	From    string             `json:"from,omitempty"` // upstream version before, when it moved
 	To      string             `json:"to,omitempty"`
 	Dropped []string           `json:"dropped"`
-	Notes   []string           `json:"notes"`
 	Sync    *series.SyncResult `json:"-"`
 	Lock    *WriteLockSummary  `json:"lock,omitempty"`
 }
@@ -38,14 +37,16 @@ var ErrNothingToWrite = errors.New("nothing to write")
 // Write carries a recipe to what its plan proposes: upstream.version and
 // the git source's ref (and commit pin, where the recipe has one) move to
 // the new release, entries the new base contains leave the series, and the
-// lock is re-synced. The recipe is edited in place as text (comments and
+// lock is re-synced. Debian and tarball alternatives must already name the
+// new release (a person sets them: they cannot be guessed), or Write
+// refuses rather than build the old release under the new version. The recipe is edited in place as text (comments and
 // layout stay); when the re-sync fails the recipe is put back as it was.
 // A trial with conflicts is refused: the conflicting entries need a person.
 func Write(ctx context.Context, r *recipe.Recipe, rp RecipePlan, opts series.Options) (*WriteResult, error) {
 	if rp.Error != "" {
 		return nil, fmt.Errorf("%s could not be checked: %s", r.Path, rp.Error)
 	}
-	res := &WriteResult{Recipe: r.Name, Path: r.Path, Dropped: []string{}, Notes: []string{}}
+	res := &WriteResult{Recipe: r.Name, Path: r.Path, Dropped: []string{}}
 	ed := recipeEdit{GitSource: -1}
 	resync := false
 	for _, a := range rp.Actions {
@@ -63,9 +64,11 @@ func Write(ctx context.Context, r *recipe.Recipe, rp RecipePlan, opts series.Opt
 			if ed.GitSource < 0 {
 				return nil, fmt.Errorf("%s has no git source to move to %s", r.Path, rb.To.Tag)
 			}
+			if stale := staleSources(r, rb.To); len(stale) > 0 {
+				return nil, fmt.Errorf("%s: the other upstream alternatives would still build the old release: %s; then run watch --write again", r.Path, strings.Join(stale, "; "))
+			}
 			ed.Version, ed.Ref, ed.Commit = rb.To.Version, rb.To.Tag, rb.To.Commit
 			res.From, res.To = rb.From, rb.To.Version
-			res.Notes = append(res.Notes, otherSourceNotes(r, rb.To)...)
 		case ActionDrop:
 			i := seriesIndex(r, a.Entry)
 			if i < 0 {

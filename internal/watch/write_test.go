@@ -40,7 +40,10 @@ func TestWriteCarriesRecipeForward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Golden(t, "write-forward.yaml", []byte(strings.ReplaceAll(string(data), e.fx.Dir, "FIXTURE")))
+	// The fixture's path and commit ids vary with the machine and fixture
+	// version; the golden file is about layout.
+	golden := strings.NewReplacer(e.fx.Dir, "FIXTURE", e.fx.Commits["v4.2.1"], "V4.2.1-COMMIT").Replace(string(data))
+	testutil.Golden(t, "write-forward.yaml", []byte(golden))
 
 	r, warns, err := recipe.Load(e.recipePath()) // what lint does
 	if err != nil || len(warns) != 0 {
@@ -169,5 +172,56 @@ func TestEditRecipe(t *testing.T) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestWriteRefusesStaleAlternatives: a Debian alternative still naming the
+// old release would build it under the new version: Write refuses until a
+// person sets it, then carries the recipe.
+func TestWriteRefusesStaleAlternatives(t *testing.T) {
+	e := newEnv(t)
+	e.recipe("v4.1.1", "patch: 0001-notes.patch")
+	withDebian := func(version string) {
+		data, err := os.ReadFile(e.recipePath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The archive does not answer (port 1): sync keeps it unresolved.
+		alt := "    - debian-source: {package: criu, version: \"" + version + "\", suite: sid, mirror: \"http://127.0.0.1:1/debian\"}\n"
+		text := strings.Replace(string(data), "\nseries:", "\n"+alt+"series:", 1)
+		if err := os.WriteFile(e.recipePath(), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := series.Sync(context.Background(), e.load(), e.seriesOpts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withDebian("4.1.1-1")
+	e.release("v4.2.1")
+	rp := e.watch().Recipes[0]
+	if !strings.Contains(strings.Join(rp.Notes, "\n"), "debian-source criu 4.1.1-1: set the version") {
+		t.Errorf("plan notes: %q", rp.Notes)
+	}
+	before, _ := os.ReadFile(e.recipePath())
+	_, err := Write(context.Background(), e.load(), rp, e.seriesOpts())
+	if err == nil || !strings.Contains(err.Error(), "upstream.sources[1] debian-source criu 4.1.1-1") {
+		t.Fatalf("write with a stale Debian alternative: %v", err)
+	}
+	if after, _ := os.ReadFile(e.recipePath()); string(after) != string(before) {
+		t.Error("a refused write changed the recipe")
+	}
+
+	// The person points the Debian alternative at 4.2.1; now it carries.
+	data := strings.Replace(string(before), `version: "4.1.1-1"`, `version: "4.2.1-1"`, 1)
+	if err := os.WriteFile(e.recipePath(), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := series.Sync(context.Background(), e.load(), e.seriesOpts()); err != nil {
+		t.Fatal(err)
+	}
+	rp = e.watch().Recipes[0]
+	res, err := Write(context.Background(), e.load(), rp, e.seriesOpts())
+	if err != nil || res.To != "4.2.1" {
+		t.Fatalf("write: %+v, %v", res, err)
 	}
 }
