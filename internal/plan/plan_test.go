@@ -103,11 +103,19 @@ func TestInputKeyCovers(t *testing.T) {
 		{"build dependency", func(r *recipe.Recipe, _ *recipe.Target, _ *Source, _ *string, _ *Options) {
 			r.Build.Deps["deb"] = append(r.Build.Deps["deb"], "libdrm-dev")
 		}, true},
-		{"make variable", func(r *recipe.Recipe, _ *recipe.Target, _ *Source, _ *string, _ *Options) { r.Build.MakeVars["V"] = "1" }, true},
-		{"build steps", func(r *recipe.Recipe, _ *recipe.Target, _ *Source, _ *string, _ *Options) { r.Build.Steps = []string{"make"} }, true},
-		{"mirror", func(_ *recipe.Recipe, tg *recipe.Target, _ *Source, _ *string, _ *Options) { tg.Mirror = "http://mirror.invalid/debian" }, true},
+		{"make variable", func(r *recipe.Recipe, _ *recipe.Target, _ *Source, _ *string, _ *Options) {
+			r.Build.MakeVars["V"] = "1"
+		}, true},
+		{"build steps", func(r *recipe.Recipe, _ *recipe.Target, _ *Source, _ *string, _ *Options) {
+			r.Build.Steps = []string{"make"}
+		}, true},
+		{"mirror", func(_ *recipe.Recipe, tg *recipe.Target, _ *Source, _ *string, _ *Options) {
+			tg.Mirror = "http://mirror.invalid/debian"
+		}, true},
 		{"architecture", func(_ *recipe.Recipe, tg *recipe.Target, _ *Source, _ *string, _ *Options) { tg.Arch = "arm64" }, true},
-		{"formats", func(_ *recipe.Recipe, tg *recipe.Target, _ *Source, _ *string, _ *Options) { tg.Formats = []string{"deb", "rpm"} }, true},
+		{"formats", func(_ *recipe.Recipe, tg *recipe.Target, _ *Source, _ *string, _ *Options) {
+			tg.Formats = []string{"deb", "rpm"}
+		}, true},
 		{"container runner", func(_ *recipe.Recipe, _ *recipe.Target, _ *Source, r *string, _ *Options) { *r = "docker" }, true},
 		{"criu-forge release", func(_ *recipe.Recipe, _ *recipe.Target, _ *Source, _ *string, o *Options) { o.ToolVersion = "1.1.0" }, true},
 	}
