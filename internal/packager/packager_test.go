@@ -210,8 +210,14 @@ func TestPackageRPMSignedFromDebianTree(t *testing.T) {
 	if out, err := exec.Command("rpm", "--dbpath", t.TempDir(), "-K", r.Path).CombinedOutput(); err == nil {
 		t.Errorf("rpm -K passed without the public key:\n%s", out)
 	}
-	if strings.Contains(check, "s3cret") {
-		t.Error("passphrase leaked")
+	// A wrong passphrase is an error that names the key, never the secret.
+	os.Setenv(passEnv, "wrong-s3cret")
+	spec.OutDir = t.TempDir()
+	if _, err := Package(context.Background(), spec); err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "rpm signing") {
+		t.Errorf("wrong passphrase: %v", err)
+	}
+	if entries, _ := os.ReadDir(spec.OutDir); len(entries) > 0 {
+		t.Errorf("output left behind after a signing failure: %v", entries)
 	}
 }
 
