@@ -2,6 +2,7 @@ package repo
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,13 +41,15 @@ func makeRPM(t testing.TB, dir string, d testDeb, release string) string {
 	return path
 }
 
-func dnfQuery(t *testing.T, repoDir, keyFile string, args ...string) (string, error) {
+// dnfQuery runs dnf against a repository URL with repomd.xml's signature
+// checked against the key at keyURL.
+func dnfQuery(t *testing.T, repoURL, keyURL string, args ...string) (string, error) {
 	t.Helper()
 	root := t.TempDir()
 	base := []string{"-y", "-q", "--installroot=" + root, "--releasever=9", "--setopt=reposdir=/dev/null",
 		"--setopt=skip_if_unavailable=False", "--setopt=cachedir=" + filepath.Join(root, "cache"),
-		"--repofrompath=local,file://" + repoDir, "--repo=local", "--nogpgcheck",
-		"--setopt=local.repo_gpgcheck=1", "--setopt=local.gpgkey=file://" + keyFile}
+		"--repofrompath=local," + repoURL, "--repo=local", "--nogpgcheck",
+		"--setopt=local.repo_gpgcheck=1", "--setopt=local.gpgkey=" + keyURL}
 	out, err := exec.Command("dnf", append(base, args...)...).CombinedOutput()
 	return string(out), err
 }
@@ -70,14 +73,16 @@ func TestPublishYumBesideApt(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	checkRepo(t, dir)
-	key := filepath.Join(dir, keyringArmor)
+	srv := httptest.NewServer(Handler(dir, nil)) // dnf reads it as clients will: over HTTP
+	defer srv.Close()
+	key := srv.URL + "/" + keyringArmor
 	for repo, want := range map[string][]string{
 		"el9/x86_64":  {"criu-0:4.2.1-3.el9.x86_64", "criu-doc-0:4.2.1-3.el9.noarch"},
 		"el9/aarch64": {"criu-0:4.2.1-3.el9.aarch64", "criu-doc-0:4.2.1-3.el9.noarch"},
 		"fc41/x86_64": {"criu-0:4.2.1-3.fc41.x86_64"},
 	} {
 		arch := filepath.Base(repo)
-		out, err := dnfQuery(t, filepath.Join(dir, "yum", repo), key, "repoquery", "--forcearch="+arch, "--queryformat", "%{name}-%{epoch}:%{version}-%{release}.%{arch}", "*")
+		out, err := dnfQuery(t, srv.URL+"/yum/"+repo, key, "repoquery", "--forcearch="+arch, "--queryformat", "%{name}-%{epoch}:%{version}-%{release}.%{arch}", "*")
 		if err != nil {
 			t.Fatalf("dnf on yum/%s: %v\n%s", repo, err, out)
 		}
@@ -96,7 +101,7 @@ func TestPublishYumBesideApt(t *testing.T) {
 	// Another rpm: only its repository changes; the same rpm with other
 	// content is refused.
 	publish(t, dir, PublishOptions{}, paths(makeRPM(t, pkgs, testDeb{Name: "criu", Version: "4.2.2", Arch: "amd64"}, "1.el9"))...)
-	out, err := dnfQuery(t, filepath.Join(dir, "yum/el9/x86_64"), key, "repoquery", "--forcearch=x86_64", "criu")
+	out, err := dnfQuery(t, srv.URL+"/yum/el9/x86_64", key, "repoquery", "--forcearch=x86_64", "criu")
 	if err != nil || !strings.Contains(out, "criu-0:4.2.2-1.el9.x86_64") {
 		t.Fatalf("after adding 4.2.2: %v\n%s", err, out)
 	}
