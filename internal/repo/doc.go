@@ -54,6 +54,10 @@
 // reachable by hash (Acquire-By-Hash) for one more generation, so an apt
 // that read the old InRelease just before a switch still finds what it names.
 //
+// Pool files dropped by Keep are deleted right after the switch (no stale
+// file stays): an apt still working from the previous indexes may miss
+// such a package and simply updates again.
+//
 // A publish killed at any point leaves the old or the new generation live;
 // the next publish removes what the killed one left (an unswitched
 // generation, temporary and unreferenced pool files) and can simply be run
