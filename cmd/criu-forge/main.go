@@ -114,6 +114,7 @@ they hold, and publishes them to signed apt and yum repositories.`,
 		newVersionCmd(g),
 		newVerifyCmd(g), newDoctorCmd(g),
 		newGendocsCmd(g),
+		newPlanCmd(g),
 		newWatchCmd(g),
 	)
 	return root

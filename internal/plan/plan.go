@@ -90,6 +90,7 @@ type Target struct {
 	Arch     string   `json:"arch"`
 	Family   string   `json:"family"` // deb or rpm
 	Formats  []string `json:"formats"`
+	Image    string   `json:"image,omitempty"` // container image, used with the docker and podman runners
 	Runner   string   `json:"runner"`
 	InputKey string   `json:"input_key"`
 	// BuildKey is the key build records in OutDir/<id>/build.json, or null.
@@ -113,6 +114,7 @@ type MatrixEntry struct {
 	Target   string `json:"target"`
 	Arch     string `json:"arch"`
 	Family   string `json:"family"`
+	Image    string `json:"image,omitempty"`
 	Runner   string `json:"runner"`
 	InputKey string `json:"input_key"`
 }
@@ -147,7 +149,7 @@ func Make(r *recipe.Recipe, opts Options) (*Plan, error) {
 	for _, t := range targets {
 		pt := planTarget(r, t, p.Source, runner, builders, opts)
 		p.Targets = append(p.Targets, pt)
-		p.Matrix.Include = append(p.Matrix.Include, MatrixEntry{Target: pt.ID, Arch: pt.Arch, Family: pt.Family, Runner: pt.Runner, InputKey: pt.InputKey})
+		p.Matrix.Include = append(p.Matrix.Include, MatrixEntry{Target: pt.ID, Arch: pt.Arch, Family: pt.Family, Image: pt.Image, Runner: pt.Runner, InputKey: pt.InputKey})
 	}
 	return p, nil
 }
@@ -205,7 +207,7 @@ func planTarget(r *recipe.Recipe, t recipe.Target, src Source, runner string, bu
 	oci := runner == "docker" || runner == "podman"
 	pt := Target{
 		ID: t.ID(), Distro: t.Distro, Release: t.Release, Codename: t.Codename(), Arch: bt.Arch,
-		Family: bt.Family, Formats: t.Formats, Runner: runner,
+		Family: bt.Family, Formats: t.Formats, Image: t.Image, Runner: runner,
 	}
 	// build.Key with no builder id and the lock standing for the head
 	// covers deps, make variables, steps and the key format; the rest is
