@@ -39,6 +39,13 @@ type CRIUStatus struct {
 	Error   string              `json:"error,omitempty"` // why it is unknown
 }
 
+func (c CRIUStatus) where() string {
+	if c.Path == "" {
+		return ""
+	}
+	return " (" + c.Path + ")"
+}
+
 // Finding is one descriptor the installed criu cannot dump (or that no
 // criu can).
 type Finding struct {
@@ -294,8 +301,12 @@ func workarounds(r *Report) []string {
 			"and disable its autostart entry (/etc/xdg/autostart/im-launch.desktop, or an ibus .desktop there: copy it to ~/.config/autostart/ with Hidden=true, or remove it from the image).")
 	}
 	if sub := cleanSubtrees(r, holders); len(sub) > 0 {
-		out = append(out, "Checkpoint only the processes that matter: these subtrees hold nothing the installed criu rejects: "+strings.Join(sub, ", ")+
-			" (a subtree that is not its own session needs --shell-job, and its open files and sockets must allow it).")
+		how := "Checkpoint only the processes that matter: these subtrees hold nothing the installed criu rejects: " + strings.Join(sub, ", ") +
+			" (a subtree that is not its own session needs --shell-job, and its open files and sockets must allow it)."
+		if r.Container != "" {
+			how += " Docker and podman checkpoint the whole container, so this means running criu on the subtree directly; with the engine, stop the holders first."
+		}
+		out = append(out, how)
 	}
 	return out
 }
@@ -367,10 +378,9 @@ func (r *Report) Print(w io.Writer) {
 	case r.CRIU.Version == "":
 		fmt.Fprintf(w, "criu: not found (%s)\n", r.CRIU.Error)
 	case r.CRIU.Check == nil:
-		fmt.Fprintf(w, "criu: %s (%s)\n", r.CRIU.Version, r.CRIU.Path)
+		fmt.Fprintf(w, "criu: %s%s\n", r.CRIU.Version, r.CRIU.where())
 	default:
-		verdict := "criu check: " + r.CRIU.Check.Summary()
-		fmt.Fprintf(w, "criu: %s (%s), %s\n", r.CRIU.Version, r.CRIU.Path, verdict)
+		fmt.Fprintf(w, "criu: %s%s, criu check: %s\n", r.CRIU.Version, r.CRIU.where(), r.CRIU.Check.Summary())
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "could not read: %s\n", s)

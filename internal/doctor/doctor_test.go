@@ -358,3 +358,60 @@ func BenchmarkInspectWholeSystem(b *testing.B) {
 		}
 	}
 }
+
+// doctor --container: a real docker container (private dockerd) whose init
+// holds a pidfd of its child is found through docker inspect.
+func TestInspectContainer(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.RequireTool(t, "gcc", "gcc")
+	testutil.StartDockerd(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	if err := os.MkdirAll(filepath.Join(rootfs, "ctl"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verify.BuildWorkload(ctx, rootfs, "-static"); err != nil {
+		t.Fatal(err)
+	}
+	tarball := filepath.Join(dir, "rootfs.tar")
+	testutil.Run(t, "", "tar", "-C", rootfs, "-cf", tarball, ".")
+	image := "criu-forge-doctor-test:latest"
+	testutil.Run(t, "", "docker", "import", tarball, image)
+	name := "criu-forge-doctor-test-" + strconv.Itoa(os.Getpid())
+	ctl := filepath.Join(dir, "ctl")
+	if err := os.Mkdir(ctl, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, "", "docker", "run", "-d", "--name", name, "--network", "none", "-v", ctl+":/ctl", image, "/pidfd-workload", "/ctl", "live")
+	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(ctl, "report")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := exec.Command("docker", "logs", name).CombinedOutput()
+			t.Fatalf("the container's workload did not report: %s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	rep, err := Inspect(ctx, Options{Container: name, CRIU: &CRIUStatus{Version: "3.17.1", Check: checkOK}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	rep.Print(&buf)
+	t.Logf("\n%s", buf.String())
+	init := strings.TrimSpace(testutil.Run(t, "", "docker", "inspect", "--format", "{{.State.Pid}}", name))
+	if strconv.Itoa(rep.Root) != init || len(rep.Processes) != 2 {
+		t.Fatalf("tree root %d (docker says %s), %d processes, want the workload and its child", rep.Root, init, len(rep.Processes))
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].Kind != KindPidfd || rep.Findings[0].Pid != rep.Root ||
+		rep.Findings[0].Target != rep.Processes[1].Pid || !rep.Findings[0].Blocks {
+		t.Errorf("findings %+v, want the init's pidfd of its child (host pid %d)", rep.Findings, rep.Processes[1].Pid)
+	}
+	if !strings.Contains(buf.String(), "container "+name+" (init pid "+init+")") {
+		t.Errorf("report does not name the container")
+	}
+}

@@ -23,8 +23,8 @@ var workloadSource []byte
 func WorkloadSource() []byte { return append([]byte(nil), workloadSource...) }
 
 // BuildWorkload compiles the workload with the host's gcc into dir and
-// returns the binary's path.
-func BuildWorkload(ctx context.Context, dir string) (string, error) {
+// returns the binary's path; gccFlags are added (-static for a container).
+func BuildWorkload(ctx context.Context, dir string, gccFlags ...string) (string, error) {
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
 		return "", fmt.Errorf("build the pidfd workload: gcc not found (install the Debian package gcc): %w", err)
@@ -34,7 +34,7 @@ func BuildWorkload(ctx context.Context, dir string) (string, error) {
 	if err := os.WriteFile(src, workloadSource, 0o644); err != nil {
 		return "", fmt.Errorf("build the pidfd workload: %w", err)
 	}
-	if out, err := exec.CommandContext(ctx, gcc, "-O2", "-Wall", "-o", bin, src).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, gcc, append([]string{"-O2", "-Wall", "-o", bin, src}, gccFlags...)...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build the pidfd workload with gcc: %w: %s", err, strings.TrimSpace(string(out)))
 	}
 	return bin, nil
