@@ -255,7 +255,7 @@ func TestKeyExportedByGPG(t *testing.T) {
 		}
 	}
 	gpg("--quick-add-key", primary, "ed25519", "sign", "never")
-	gpg("--quick-add-key", primary, "rsa3072", "sign", "never")
+	gpg("--quick-add-key", primary, "rsa2048", "sign", "never") // small: key generation under load is slow
 	var fprs []string
 	for _, line := range strings.Split(gpg("--with-colons", "--list-secret-keys"), "\n") {
 		if f := strings.Split(line, ":"); f[0] == "fpr" {
