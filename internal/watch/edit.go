@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -179,6 +180,11 @@ func lineEnd(data []byte, at int) int {
 func replaceScalar(data []byte, lines []int, n *yaml.Node, value string) (textEdit, error) {
 	if n.Kind != yaml.ScalarNode {
 		return textEdit{}, errors.New("not a single value")
+	}
+	for _, r := range value {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return textEdit{}, fmt.Errorf("refusing to write %q: not printable", value)
+		}
 	}
 	lineStart := lines[n.Line-1]
 	end := lineEnd(data, lineStart)

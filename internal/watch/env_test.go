@@ -17,7 +17,7 @@ import (
 
 // env is one test's fixture upstream, fake GitHub, cache and recipe folder.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	fx    *upstream.Fixture
 	gh    *fakegithub.Server
 	cache string
@@ -49,7 +49,7 @@ index 0000000..3b18e51
 2.39.5
 `
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, fx: upstream.New(t), gh: fakegithub.New(t), cache: t.TempDir(), root: t.TempDir()}
 	e.state = filepath.Join(e.cache, "watch")

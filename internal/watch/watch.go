@@ -459,8 +459,8 @@ func trySeries(ctx context.Context, repo *git.Repository, base plumbing.Hash, lo
 		switch {
 		case errors.As(err, &ce):
 			t.Result = TrialConflict
-			t.Conflict = &Conflict{Patch: ce.Patch.String(), Index: ce.Index + 1, File: ce.File, Hunk: ce.Hunk, Line: ce.Line, Reason: ce.Reason}
-			if ce.Patch != nil {
+			t.Conflict = &Conflict{Index: ce.Index + 1, File: ce.File, Hunk: ce.Hunk, Line: ce.Line, Reason: ce.Reason}
+			if ce.Index >= 0 && ce.Index < len(le.Patches) {
 				t.Conflict.Patch = le.Patches[ce.Index].Subject
 			}
 		case err != nil:
