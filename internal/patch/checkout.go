@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"bufio"
 	"compress/zlib"
 	"context"
 	"errors"
@@ -142,7 +143,13 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
 	err = fsutil.WriteAtomic(filepath.Join(gitDir, "index"), 0o644, func(w io.Writer) error {
-		return index.NewEncoder(w).Encode(&index.Index{Version: 2, Entries: entries})
+		// go-git's encoder writes field by field: buffer it, or it makes
+		// tens of thousands of write calls.
+		bw := bufio.NewWriterSize(w, 256<<10)
+		if err := index.NewEncoder(bw).Encode(&index.Index{Version: 2, Entries: entries}); err != nil {
+			return err
+		}
+		return bw.Flush()
 	})
 	if err != nil {
 		return err
