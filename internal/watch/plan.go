@@ -183,10 +183,11 @@ func (p *Plan) Render(w io.Writer) {
 			}
 		}
 		for _, pr := range r.PullRequests {
-			fmt.Fprintf(w, "  %s [%s]", pr.Entry, pr.State)
+			state := pr.State
 			if pr.MergedAt != nil {
-				fmt.Fprintf(w, " merged %s", pr.MergedAt.UTC().Format("2006-01-02"))
+				state += " " + pr.MergedAt.UTC().Format("2006-01-02")
 			}
+			fmt.Fprintf(w, "  %s [%s]", pr.Entry, state)
 			if pr.ContainedIn != "" {
 				fmt.Fprintf(w, ", contained in %s", pr.ContainedIn)
 			}

@@ -56,7 +56,7 @@ func TestNewReleaseContainsMergedPR(t *testing.T) {
 
 	var text bytes.Buffer
 	p.Render(&text)
-	for _, want := range []string{"new release: v4.2.1", "PR #101 [merged] merged 2026-07-01, contained in v4.2.1", "PR #101: contained", "action drop: PR #101: v4.2.1 already contains", "action needed"} {
+	for _, want := range []string{"new release: v4.2.1", "PR #101 [merged 2026-07-01], contained in v4.2.1", "PR #101: contained", "action drop: PR #101: v4.2.1 already contains", "action needed"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("rendered plan lacks %q:\n%s", want, text.String())
 		}
