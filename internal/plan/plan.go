@@ -4,7 +4,7 @@
 // output already exists.
 //
 // Entry point: Make. Its result is what `criu-forge plan RECIPE --json`
-// prints; docs/ci.md (the README's "CI matrix") describes the fields.
+// prints; examples/github-actions/README.md describes the fields.
 //
 // Two keys, because the exact build key cannot be known before the build:
 //
