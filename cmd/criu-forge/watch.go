@@ -103,7 +103,9 @@ means every action was carried out.`,
 	fl.BoolVar(&f.prereleases, "pre-releases", false, "count pre-releases (rc, beta...) as new releases")
 	fl.StringVar(&f.versionRange, "range", "", `only versions in this range, e.g. ">=4.2, <5"`)
 	fl.StringVar(&f.tagPattern, "tag-pattern", "", "only tags matching this regexp; its first group, if any, is the version (e.g. ^criu-(.+)$)")
-	fl.StringVar(&f.webhook, "webhook", os.Getenv("CRIU_FORGE_WATCH_WEBHOOK"), "POST the plan JSON to this URL when there is something to say")
+	// The environment is read at run time, not as the flag's default:
+	// --help prints defaults, and a webhook URL carries its secret.
+	fl.StringVar(&f.webhook, "webhook", "", "POST the plan JSON to this URL when there is something to say (default $CRIU_FORGE_WATCH_WEBHOOK)")
 	fl.StringVar(&f.exec, "exec", "", "run this shell command with the plan JSON on stdin when there is something to say")
 	fl.BoolVar(&f.notifyAlways, "notify-always", false, "notify on every run, not once per distinct plan")
 	fl.DurationVar(&f.interval, "interval", 0, "run as a daemon, checking this often (e.g. 6h); 0 checks once")
@@ -124,6 +126,9 @@ means every action was carried out.`,
 func runWatch(ctx context.Context, g *globals, f *watchFlags, paths []string) error {
 	if g.offline {
 		return usageError{errors.New("watch asks GitHub what changed: it cannot run --offline")}
+	}
+	if f.webhook == "" {
+		f.webhook = os.Getenv("CRIU_FORGE_WATCH_WEBHOOK")
 	}
 	filter := watch.Filter{Prereleases: f.prereleases}
 	var err error

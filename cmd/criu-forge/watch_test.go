@@ -189,7 +189,11 @@ func TestWatchUsage(t *testing.T) {
 			t.Errorf("%v: exit %d\n%s", tt.args, code, stderr)
 		}
 	}
+	t.Setenv("CRIU_FORGE_WATCH_WEBHOOK", "https://chat.example/hooks/s3cret")
 	_, out, _ := cli(t, "watch", "--help")
+	if strings.Contains(out, "s3cret") {
+		t.Error("watch --help shows the webhook URL from the environment")
+	}
 	for _, want := range []string{"0 nothing to do", "3 action needed", "1 error", "--interval", "planVersion"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("watch --help lacks %q", want)
