@@ -53,6 +53,12 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
+	// The mode as in the source, not as the umask leaves it: an incremental
+	// build compares modes to find changed files.
+	if err := out.Chmod(perm); err != nil {
+		out.Close()
+		return err
+	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
 		return err
