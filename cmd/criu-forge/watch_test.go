@@ -155,6 +155,23 @@ func TestWatchCommand(t *testing.T) {
 		t.Errorf("watch after write: exit %d\n%s%s", code, out, stderr)
 	}
 
+	// A recipe edited since its lock: --apply re-syncs, then the build
+	// fails (no such runner) and the summary says so, exit 1.
+	data, err := os.ReadFile(recipePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(recipePath, []byte(strings.Replace(string(data), "[gcc]", "[gcc, make]", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = forge("watch", "--apply", "--runner", "no-such-runner", "--out", filepath.Join(dir, "out"), recipePath)
+	if code != watch.ExitError || !strings.Contains(out, "action sync:") || !strings.Contains(out, "apply "+recipePath+": FAILED: build:") {
+		t.Errorf("watch --apply: exit %d\n%s%s", code, out, stderr)
+	}
+	if code, out, stderr := forge("--offline", "prepare", recipePath, "--out", filepath.Join(dir, "tree2")); code != 0 {
+		t.Errorf("prepare after --apply re-synced: %d\n%s%s", code, out, stderr)
+	}
+
 	// The daemon checks until cancelled (SIGTERM), then exits 0.
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
