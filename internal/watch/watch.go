@@ -416,8 +416,8 @@ func (w *watcher) runTrials(ctx context.Context, r *recipe.Recipe, lock *series.
 			}
 			res.ContainedIn[entry] = rel.Tag
 		}
-		if res.ContainedIn[entry] != "" && res.ContainedIn[entry] != rp.NewReleases[len(rp.NewReleases)-1].Tag {
-			continue // an older new release lacks it: the base cannot hold it either
+		if n := len(rp.NewReleases); n > 0 && res.ContainedIn[entry] != rp.NewReleases[n-1].Tag {
+			continue // a new release lacks it: whatever the base holds, it is not for dropping
 		}
 		if base != "" {
 			in, err := contains(ctx, m.Repo(), plumbing.NewHash(base), patches[i], opts)
