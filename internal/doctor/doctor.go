@@ -214,11 +214,18 @@ func probeCRIU(ctx context.Context) CRIUStatus {
 	if err != nil {
 		return CRIUStatus{Error: err.Error()}
 	}
+	return Probe(ctx, c)
+}
+
+// Probe asks a criu for its version and `criu check` verdict.
+func Probe(ctx context.Context, c verify.CRIU) CRIUStatus {
 	st := CRIUStatus{Path: c.Path}
-	if st.Version, err = c.Version(ctx); err != nil {
+	v, err := c.Version(ctx)
+	if err != nil {
 		st.Error = err.Error()
 		return st
 	}
+	st.Version = v
 	check := c.Check(ctx)
 	st.Check = &check
 	return st
@@ -318,7 +325,7 @@ func isInputMethod(comm string) bool {
 }
 
 // cleanSubtrees lists the largest subtrees below the root that contain no
-// blocking holder, as `criu dump -t PID` commands.
+// blocking holder and are not below one, as `criu dump -t PID` commands.
 func cleanSubtrees(r *Report, holders map[int]bool) []string {
 	children := map[int][]Process{}
 	for _, p := range r.Processes {
@@ -346,8 +353,8 @@ func cleanSubtrees(r *Report, holders map[int]bool) []string {
 		for _, c := range children[pid] {
 			if n, ok := size(c.Pid); ok {
 				cands = append(cands, cand{c, n})
-			} else {
-				walk(c.Pid)
+			} else if !holders[c.Pid] {
+				walk(c.Pid) // a holder's helpers alone are rarely what matters
 			}
 		}
 	}

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"text/tabwriter"
 
+	"github.com/criu-forge/criu-forge/internal/doctor"
+	"github.com/criu-forge/criu-forge/internal/fsutil"
 	"github.com/criu-forge/criu-forge/internal/ghapi"
 	"github.com/criu-forge/criu-forge/internal/pipeline"
 	"github.com/criu-forge/criu-forge/internal/recipe"
@@ -227,11 +229,51 @@ func TestPidfdCheckpointWithPublishedPackage(t *testing.T) {
 			t.Errorf("advice does not say why: %s", rep.Advice)
 		}
 	})
+	t.Run("doctor on a pidfd holder, with each criu", func(t *testing.T) {
+		forge, err := verify.InRoot(ctx, installed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		bin, err := verify.BuildWorkload(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, _, err := verify.StartWorkload(ctx, bin, filepath.Join(dir, "ctl"), "live", "dead")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Kill()
+		crius := map[string]verify.CRIU{"criu-forge": forge}
+		if path, err := exec.LookPath("criu"); err == nil {
+			if v, err := (verify.CRIU{Path: path}).Version(ctx); err == nil && !verify.AtLeast(v, verify.PidfdSince) {
+				crius["debian"] = verify.CRIU{Path: path}
+			}
+		}
+		for label, c := range crius {
+			st := doctor.Probe(ctx, c)
+			rep, err := doctor.Inspect(ctx, doctor.Options{Pid: w.Pid, CRIU: &st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			rep.Print(&buf)
+			t.Logf("doctor with %s's criu:\n%s", label, buf.String())
+			wantDump := label == "criu-forge"
+			if rep.CanDump != wantDump || len(rep.Findings) != 2 {
+				t.Errorf("%s: can dump %v (want %v), %d findings (want 2 pidfds)", label, rep.CanDump, wantDump, len(rep.Findings))
+			}
+			if !wantDump && !strings.Contains(buf.String(), "criu-forge build recipes/criu-pidfd.yaml") {
+				t.Errorf("%s: doctor does not name the recipe that fixes it", label)
+			}
+		}
+	})
 	printSideBySide(t, reports["criu-forge"], reports["debian"])
 }
 
 // printSideBySide shows our package's outcome beside Debian's, per check.
 func printSideBySide(t *testing.T, ours, theirs *verify.Report) {
+	t.Helper()
 	if ours == nil {
 		return
 	}
@@ -270,8 +312,18 @@ func printSideBySide(t *testing.T, ours, theirs *verify.Report) {
 		}
 	}
 	w.Flush()
-	// Printed, not logged: CI shows it even when the test passes without -v.
-	fmt.Printf("pidfd checkpoint/restore, side by side:\n%s", buf.String())
+	// Printed, not only logged, and kept in a file: `go test ./...` shows a
+	// passing package's output only with -v, so CI can cat the file.
+	table := "pidfd checkpoint/restore, side by side:\n" + buf.String()
+	fmt.Print(table)
+	path := os.Getenv("CRIU_FORGE_E2E_REPORT")
+	if path == "" {
+		path = filepath.Join(testutil.TestCacheDir(t), "e2e-pidfd-outcomes.txt")
+	}
+	if err := fsutil.WriteFileAtomic(path, []byte(table), 0o644); err != nil {
+		t.Errorf("write the outcomes: %v", err)
+	}
+	t.Logf("outcomes also written to %s", path)
 }
 
 // overlay mounts a private writable view of lower and returns it.
