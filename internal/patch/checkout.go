@@ -124,7 +124,8 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	// Stored, not deflated: this pack is written for one build and read
 	// little; compressing the whole tree cost more than all else here, and
 	// `git gc` compacts the repository if it is kept.
-	err = writePack(packDir, zlib.NoCompression, len(list), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+	stored := func(plumbing.ObjectType) int { return zlib.NoCompression }
+	err = writePack(packDir, stored, len(list), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
 		if err := ctx.Err(); err != nil {
 			return plumbing.ZeroHash, 0, nil, err
 		}
@@ -211,7 +212,7 @@ func reachable(objs *objects, commits []*object.Commit) ([]plumbing.Hash, error)
 		}
 		seen[h] = true
 		out = append(out, h)
-		o, err := objs.get(plumbing.TreeObject, h)
+		o, err := objs.keep(plumbing.TreeObject, h)
 		if err != nil {
 			return fmt.Errorf("read tree %s: %w", h, err)
 		}

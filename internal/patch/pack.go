@@ -24,14 +24,14 @@ import (
 type packSource func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error)
 
 // writePack writes n objects as one pack and its index into packDir:
-// objects are read in order by read, compressed in parallel at the given
-// zlib level, and each object's content is also handed
+// objects are read in order by read, compressed in parallel at the zlib
+// level chosen per object type, and each object's content is also handed
 // to use, when use is not nil, from one goroutine of its own: creating
 // files from several threads at once was slower, not faster, on the ext4
 // machines measured (the kernel serialises them and burns CPU waiting).
 // Pack and index are written aside and renamed into place, pack first, so
 // a reader never sees an index without its pack. The pack has no deltas.
-func writePack(packDir string, level int, n int, read packSource, use func(plumbing.Hash, plumbing.ObjectType, []byte) error) error {
+func writePack(packDir string, level func(plumbing.ObjectType) int, n int, read packSource, use func(plumbing.Hash, plumbing.ObjectType, []byte) error) error {
 	type job struct {
 		i    int
 		h    plumbing.Hash
@@ -49,13 +49,18 @@ func writePack(packDir string, level int, n int, read packSource, use func(plumb
 		go func(w int) {
 			defer wg.Done()
 			var buf bytes.Buffer
-			zw, err := zlib.NewWriterLevel(&buf, level)
-			if err != nil {
-				errs[w] = err
-			}
+			writers := map[int]*zlib.Writer{}
 			for j := range jobs {
 				if errs[w] != nil {
 					continue
+				}
+				lvl := level(j.t)
+				zw := writers[lvl]
+				if zw == nil {
+					if zw, errs[w] = zlib.NewWriterLevel(&buf, lvl); errs[w] != nil {
+						continue
+					}
+					writers[lvl] = zw
 				}
 				buf.Reset()
 				writeObjectHeader(&buf, j.t, len(j.data))

@@ -50,8 +50,15 @@ func flush(repo *git.Repository, objs *objects, head plumbing.Hash) error {
 	if err != nil {
 		return err
 	}
-	// The cache keeps these objects: compress them, quickly.
-	err = writePack(packDir, zlib.BestSpeed, len(objs.order), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+	// The cache keeps these objects: compress blobs and commits, quickly;
+	// trees (half of them ids that do not compress) are stored as they are.
+	level := func(t plumbing.ObjectType) int {
+		if t == plumbing.TreeObject {
+			return zlib.NoCompression
+		}
+		return zlib.BestSpeed
+	}
+	err = writePack(packDir, level, len(objs.order), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
 		h := objs.order[i]
 		o := objs.pending[h]
 		data, err := readAll(o)

@@ -19,17 +19,42 @@ type objects struct {
 	repo    storer.EncodedObjectStorer
 	pending map[plumbing.Hash]plumbing.EncodedObject
 	order   []plumbing.Hash // pending objects, in creation order
+	kept    map[plumbing.Hash]plumbing.EncodedObject
 }
 
 func newObjects(repo storer.EncodedObjectStorer) *objects {
-	return &objects{repo: repo, pending: map[plumbing.Hash]plumbing.EncodedObject{}}
+	return &objects{repo: repo, pending: map[plumbing.Hash]plumbing.EncodedObject{}, kept: map[plumbing.Hash]plumbing.EncodedObject{}}
 }
 
 func (s *objects) get(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
 	if o, ok := s.pending[h]; ok {
 		return o, nil
 	}
+	if o, ok := s.kept[h]; ok {
+		return o, nil
+	}
 	return s.repo.EncodedObject(t, h)
+}
+
+// keep reads an object and holds its content in memory, for objects read
+// more than once (go-git reads a packed object from the pack every time).
+func (s *objects) keep(t plumbing.ObjectType, h plumbing.Hash) (plumbing.EncodedObject, error) {
+	o, err := s.get(t, h)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := o.(*plumbing.MemoryObject); ok {
+		return o, nil
+	}
+	data, err := readAll(o)
+	if err != nil {
+		return nil, err
+	}
+	m := &plumbing.MemoryObject{}
+	m.SetType(o.Type())
+	m.Write(data)
+	s.kept[h] = m
+	return m, nil
 }
 
 func (s *objects) readBlob(h plumbing.Hash) ([]byte, error) {
