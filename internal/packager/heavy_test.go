@@ -148,6 +148,31 @@ func TestHeavyRealCRIUPackagesPassLintianAndRpmlint(t *testing.T) {
 	if errs := lintErrors(lint); len(errs) > 0 {
 		t.Errorf("rpmlint errors on the real CRIU packages:\n%s", strings.Join(errs, "\n"))
 	}
+	// Into a clean bookworm (minbase, nothing else installed): apt fetches
+	// the runtime libraries the ELF scan found from the archive.
+	clean := testutil.BookwormBuilder(t, &sandbox.Bubblewrap{})
+	root := filepath.Join(work, "clean-root")
+	testutil.Run(t, "", "cp", "-a", clean.Root, root)
+	debDir := filepath.Dir(debs[0])
+	inClean := enterRoot(root, "--bind", root, "/", "--ro-bind", debDir, "/debs")
+	install := []string{"apt-get", "install", "-y", "--no-install-recommends"}
+	for _, d := range debs {
+		install = append(install, "/debs/"+filepath.Base(d))
+	}
+	for _, args := range [][]string{{"apt-get", "update"}, install} {
+		if out, err := inClean(ctx, args...); err != nil {
+			t.Fatalf("clean bookworm: %v\n%s", err, out)
+		}
+	}
+	if out, err := inClean(ctx, "criu", "--version"); err != nil || !strings.Contains(string(out), "Version: 4.2.1") {
+		t.Errorf("criu --version in a clean bookworm: %v\n%s", err, out)
+	}
+	var m Manifest
+	out, err := inClean(ctx, "cat", "/usr/share/doc/criu/criu-forge.json")
+	if err != nil || json.Unmarshal(out, &m) != nil || m.Upstream.Commit != spec.Upstream.Commit || len(m.Patches) != len(spec.Patches) {
+		t.Errorf("shipped manifest in a clean bookworm: %v\n%s", err, out)
+	}
+
 	// Twice, byte for byte.
 	spec.OutDir = filepath.Join(work, "again")
 	spec.RPMSign = nil
