@@ -33,6 +33,7 @@ import (
 	"github.com/goreleaser/nfpm/v2/deb"
 	"github.com/goreleaser/nfpm/v2/files"
 	"github.com/goreleaser/nfpm/v2/rpm"
+	debversion "pault.ag/go/debian/version"
 
 	"github.com/criu-forge/criu-forge/internal/fsutil"
 	"github.com/criu-forge/criu-forge/internal/signing"
@@ -458,6 +459,7 @@ func (s *Spec) plan(format string, v Version, staged []stagedFile, scan elfScan,
 func (s *Spec) depends(p *plannedPackage, format, full string, scan elfScan, libs map[string]Dependency,
 	pkgOf map[string]string, byName map[string]*plannedPackage, rel func(string, string, string) string) []string {
 	deps := map[string]string{} // package -> relation
+	strongest := map[string]Dependency{}
 	for _, f := range p.Files {
 		for _, so := range scan.needs[f.Rel] {
 			if owner, ok := scan.shipped[so]; ok {
@@ -467,7 +469,10 @@ func (s *Spec) depends(p *plannedPackage, format, full string, scan elfScan, lib
 				continue
 			}
 			if d, ok := libs[so]; ok {
-				if old, seen := deps[d.Package]; !seen || len(d.Relation(format)) > len(old) {
+				// Two sonames of one package (libc.so.6, libm.so.6): keep
+				// the higher lower bound.
+				if prev, seen := strongest[d.Package]; !seen || newerMin(d.MinVersion, prev.MinVersion) {
+					strongest[d.Package] = d
 					deps[d.Package] = d.Relation(format)
 				}
 			}
@@ -511,6 +516,17 @@ func rpmGroup(roles []role) string {
 		return "System Environment/Libraries"
 	}
 	return "Development/Tools"
+}
+
+// newerMin reports whether lower bound a is above b (Debian ordering; rpm
+// bounds, when a resolver sets any, compare close enough for this).
+func newerMin(a, b string) bool {
+	va, errA := debversion.Parse(a)
+	vb, errB := debversion.Parse(b)
+	if errA != nil || errB != nil {
+		return a > b
+	}
+	return debversion.Compare(va, vb) > 0
 }
 
 func section(format string, roles []role) string {

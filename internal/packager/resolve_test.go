@@ -126,3 +126,14 @@ func TestRPMResolverWithRealRpm(t *testing.T) {
 		t.Errorf("a 32-bit need must not match the 64-bit capability: %v", err)
 	}
 }
+
+func TestNewerMin(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{{"2.36", "2.34", true}, {"2.34", "2.36", false}, {"1:1.2", "2.0", true}, {"2.10", "2.9", true}, {"", "", false}} {
+		if got := newerMin(tt.a, tt.b); got != tt.want {
+			t.Errorf("newerMin(%q, %q) = %v", tt.a, tt.b, got)
+		}
+	}
+}
