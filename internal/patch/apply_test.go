@@ -100,3 +100,17 @@ func TestApplyFixturePRs(t *testing.T) {
 	}
 	_ = time.Now
 }
+
+// TestConflictMessage pins the message a user sees.
+func TestConflictMessage(t *testing.T) {
+	f, repo := fixture(t)
+	ps := commitPatches(t, repo, append(append([]string(nil), f.PRs[102].Commits...), f.PRs[103].Commits...))
+	ps[2].Origin = "https://github.com/checkpoint-restore/criu/pull/103 (commit " + f.PRs[103].Commits[0][:12] + ")"
+	_, _, err := Apply(context.Background(), repo, plumbing.NewHash(f.Commits["v4.2.1"]), ps, Options{})
+	want := "patch 3/3 (https://github.com/checkpoint-restore/criu/pull/103 (commit " + f.PRs[103].Commits[0][:12] + ")): Makefile.versions: " +
+		"hunk @@ -4,7 +4,7 @@ does not apply at line 4: line 4 is \"CRIU_VERSION_MINOR\\t:= 2\", the patch expects \"CRIU_VERSION_MINOR\\t:= 1\" " +
+		"(and the hunk matches nowhere else); re-sync the series, drop the entry, or rebase it onto the new base"
+	if err == nil || err.Error() != want {
+		t.Errorf("error:\n%v\nwant:\n%s", err, want)
+	}
+}

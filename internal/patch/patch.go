@@ -41,16 +41,17 @@ type Patch struct {
 	Diff []byte
 }
 
+// String names the patch in messages: its origin, else its name.
 func (p *Patch) String() string {
 	switch {
 	case p == nil:
 		return "<nil patch>"
-	case p.Origin != "" && p.Name != "":
-		return p.Name + " (" + p.Origin + ")"
 	case p.Origin != "":
 		return p.Origin
-	default:
+	case p.Name != "":
 		return p.Name
+	default:
+		return "unnamed patch"
 	}
 }
 
