@@ -116,6 +116,24 @@ func (a *applier) apply(files []*gitdiff.File) (Status, *ConflictError, error) {
 	}
 	changes := make([]*change, len(files))
 	failed := map[int]*fileConflict{}
+	// Every entry sees the tree before the patch, so a path may be changed
+	// by one entry only (git diff never does otherwise).
+	touched := map[string]bool{}
+	for _, f := range files {
+		paths := map[string]bool{f.NewName: true}
+		if !f.IsCopy { // a copy leaves its source alone
+			paths[f.OldName] = true
+		}
+		for name := range paths {
+			if name == "" {
+				continue
+			}
+			if touched[name] {
+				return 0, &ConflictError{File: name, Reason: "the patch changes this path more than once"}, nil
+			}
+			touched[name] = true
+		}
+	}
 	for i, f := range files {
 		c, fc, err := a.forward(f)
 		if err != nil {

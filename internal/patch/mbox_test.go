@@ -180,3 +180,13 @@ func TestApplyPartlyContained(t *testing.T) {
 		t.Errorf("empty patch: %v %v", out, err)
 	}
 }
+
+func TestApplyRefusesAPathChangedTwice(t *testing.T) {
+	f, repo := fixture(t)
+	one := gitCmd(t, f.Dir, "diff", f.PRs[103].Base, f.PRs[103].Head)
+	_, _, err := Apply(context.Background(), repo, plumbing.NewHash(f.PRs[103].Base), []*Patch{memPatch("twice", one+one)}, Options{})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.File != "Makefile.versions" || !strings.Contains(err.Error(), "more than once") {
+		t.Errorf("got %v", err)
+	}
+}
