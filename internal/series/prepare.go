@@ -123,31 +123,20 @@ func checkBasePin(base *source.Base, lock *Lock, alts []source.Alternative) erro
 	return nil
 }
 
-// lockedPatches rebuilds every locked patch and checks it against its hash.
+// lockedPatches is the whole series, in order, each patch checked against
+// its locked hash.
 func (s *resolver) lockedPatches(ctx context.Context, lock *Lock) ([]*patch.Patch, error) {
+	per, err := s.checkedPatches(ctx, lock)
+	if err != nil {
+		return nil, err
+	}
 	var out []*patch.Patch
 	for i, le := range lock.Entries {
 		if le.Skipped != "" {
 			fmt.Fprintf(s.opts.log(), "prepare: %s: skipped: %s\n", le.Entry, le.Skipped)
 			continue
 		}
-		patches, err := s.entryPatches(ctx, le)
-		if err != nil {
-			return nil, fmt.Errorf("series[%d] %s: %w", i, le.Entry, err)
-		}
-		if len(patches) != len(le.Patches) {
-			return nil, fmt.Errorf("series[%d] %s: holds %d patches, the lock %d: run sync", i, le.Entry, len(patches), len(le.Patches))
-		}
-		for j, p := range patches {
-			sum, err := patch.Hash(p.Diff)
-			if err != nil {
-				return nil, fmt.Errorf("series[%d] %s: %w", i, le.Entry, err)
-			}
-			if sum != le.Patches[j].SHA256 {
-				return nil, fmt.Errorf("series[%d] %s: patch %q has hash %s, the lock pins %s: its content changed; review it and run sync", i, le.Entry, le.Patches[j].Subject, sum, le.Patches[j].SHA256)
-			}
-		}
-		out = append(out, patches...)
+		out = append(out, per[i]...)
 	}
 	return out, nil
 }

@@ -15,6 +15,13 @@ import (
 // patches, nil for an entry the lock skips.
 func EntryPatches(ctx context.Context, r *recipe.Recipe, lock *Lock, opts Options) ([][]*patch.Patch, error) {
 	s := &resolver{r: r, opts: opts, old: lock, mirrors: map[string]*source.Mirror{}}
+	return s.checkedPatches(ctx, lock)
+}
+
+// checkedPatches rebuilds each entry's locked patches and checks every one
+// against its locked hash: out[i] holds lock.Entries[i]'s patches, nil for
+// an entry the lock skips.
+func (s *resolver) checkedPatches(ctx context.Context, lock *Lock) ([][]*patch.Patch, error) {
 	out := make([][]*patch.Patch, len(lock.Entries))
 	for i, le := range lock.Entries {
 		if le.Skipped != "" {
