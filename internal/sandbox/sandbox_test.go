@@ -323,3 +323,36 @@ func TestPrepareRefusesWhatCannotWork(t *testing.T) {
 		})
 	}
 }
+
+// A target image (here the imported bookworm builder standing in for a
+// registry image, as no registry answers on the project's machines) gets
+// the packages installed with apt-get and committed as the builder image.
+func TestImageBuilderDocker(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.StartDockerd(t)
+	r := sandbox.NewDocker()
+	if err := r.Available(); err != nil {
+		t.Skipf("docker cannot start here: %v", err)
+	}
+	base := testutil.BookwormBuilder(t, r, testutil.CRIUDebianDeps...)
+	target := testutil.BookwormTarget()
+	target.Name, target.Image = "image-test", sandbox.ImageTag(base)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	b, err := sandbox.Prepare(ctx, r, sandbox.BuilderSpec{Target: target, Packages: []string{"gcc", "make", "hello"}, CacheDir: t.TempDir(), Log: &log})
+	if err != nil {
+		if strings.Contains(log.String(), "Temporary failure resolving") || strings.Contains(log.String(), "Could not connect") {
+			t.Skipf("containers do not reach the archive here: %s", log.String())
+		}
+		t.Fatalf("prepare image builder: %v\n%s", err, log.String())
+	}
+	if b.Root != "" || b.Image != target.Image || b.ID == "" {
+		t.Fatalf("image builder %+v", b)
+	}
+	var out bytes.Buffer
+	if err := r.Run(ctx, sandbox.RunSpec{Builder: b, Cmd: []string{"hello", "-g", "installed"}, Stdout: &out, Stderr: &out}); err != nil || out.String() != "installed\n" {
+		t.Fatalf("package installed into the image: %v %q", err, out.String())
+	}
+	buildHello(t, r, b)
+}
