@@ -3,6 +3,13 @@
 // OutDir/<target>/, reused while the build key is unchanged.
 //
 // Entry points: Build for one target, BuildAll for several in parallel.
+//
+// On disk: OutDir/<target>/{stage/,build.json,build.log} is the output
+// (build.json written last, the directory renamed into place);
+// OutDir/<target>.failed/ keeps a failed build's log; OutDir/.locks/
+// serializes builds of a target. CacheDir/builders/ holds the builders
+// (package sandbox), CacheDir/ccache/<target>/ the compiler cache and
+// CacheDir/worktrees/<target>/ the build tree Incremental builds reuse.
 package build
 
 import (
