@@ -34,6 +34,7 @@ type stagedFile struct {
 	Target string      // symlink target
 	Size   int64
 	Role   role
+	Src    string // where the content is when not in the stage (a compressed man page)
 }
 
 func (f stagedFile) Dest() string { return "/" + f.Rel }

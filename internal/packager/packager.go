@@ -158,6 +158,14 @@ func Package(ctx context.Context, spec Spec) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	manDir, err := os.MkdirTemp("", "criu-forge-man-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(manDir)
+	if staged, err = compressManPages(spec.StageDir, manDir, staged); err != nil {
+		return nil, err
+	}
 	libs := map[string]Dependency{}
 	if spec.Resolve != nil && len(scan.external) > 0 {
 		if libs, err = spec.Resolve.Resolve(ctx, scan.external); err != nil {
@@ -803,7 +811,11 @@ func content(stage string, f stagedFile, format string, mtime time.Time) *files.
 		fi.Mode &^= 0o111 // as dh_fixperms does; rpm's convention keeps shared libraries 0755
 	}
 	fi.Size = f.Size
-	c := &files.Content{Source: filepath.Join(stage, filepath.FromSlash(f.Rel)), Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
+	src := f.Src
+	if src == "" {
+		src = filepath.Join(stage, filepath.FromSlash(f.Rel))
+	}
+	c := &files.Content{Source: src, Destination: f.Dest(), Type: files.TypeFile, FileInfo: fi}
 	if format == FormatRPM && (strings.HasPrefix(f.Rel, "usr/share/doc/") || strings.HasPrefix(f.Rel, "usr/share/man/")) {
 		c.Type = files.TypeRPMDoc
 	}
@@ -882,7 +894,9 @@ func (s *Spec) packageSummary(p *plannedPackage) string {
 // description is nfpm's Description: for deb the summary line and the
 // body; for rpm (whose summary is a separate tag) the body alone.
 func (s *Spec) description(p *plannedPackage) string {
-	body := s.Description
+	// A YAML block ends with a newline; a blank line would be an empty
+	// paragraph in the Debian description.
+	body := strings.TrimSpace(s.Description)
 	if body == "" {
 		body = "CRIU freezes a running application and checkpoints it to disk,\nto restore it later from that point."
 	}

@@ -286,8 +286,10 @@ func upstreamOf(r *recipe.Recipe, lock *series.Lock, src *Source) packager.Upstr
 		case "tarball":
 			up.URL = pin.URL
 		case "debian-source":
+			// The tarball's sha256 is pinned in series.lock; the package
+			// names the source package and the file.
 			up.URL = fmt.Sprintf("debian-source:%s/%s (%s)", pin.Package, pin.Version, pin.Suite)
-			up.Ref = pin.Name + " sha256:" + pin.SHA256
+			up.Ref = pin.Name
 		}
 		return up
 	}
