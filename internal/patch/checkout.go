@@ -125,11 +125,18 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 	// little; compressing the whole tree cost more than all else here, and
 	// `git gc` compacts the repository if it is kept.
 	stored := func(plumbing.ObjectType) int { return zlib.NoCompression }
-	err = writePack(packDir, stored, len(list), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+	// go-git's storage is not safe for concurrent use: one reader each.
+	readers := make([]*objects, packWorkers())
+	for w := range readers {
+		src, done := reader(repo)
+		defer done()
+		readers[w] = &objects{repo: src, kept: objs.kept}
+	}
+	err = writePack(packDir, stored, len(list), func(w, i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
 		if err := ctx.Err(); err != nil {
 			return plumbing.ZeroHash, 0, nil, err
 		}
-		o, err := objs.get(plumbing.AnyObject, list[i])
+		o, err := readers[w].get(plumbing.AnyObject, list[i])
 		if err != nil {
 			return plumbing.ZeroHash, 0, nil, fmt.Errorf("read object %s: %w", list[i], err)
 		}

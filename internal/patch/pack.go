@@ -20,12 +20,17 @@ import (
 	"github.com/criu-forge/criu-forge/internal/fsutil"
 )
 
-// packSource yields the objects of a pack, one at a time, in order.
-type packSource func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error)
+// packSource yields object i of a pack. Worker w of writePack's workers
+// calls it for its share of the objects, so a source that is not safe for
+// concurrent use keeps one reader per worker.
+type packSource func(w, i int) (plumbing.Hash, plumbing.ObjectType, []byte, error)
 
-// writePack writes n objects as one pack and its index into packDir:
-// objects are read in order by read, compressed in parallel at the zlib
-// level chosen per object type, and each object's content is also handed
+// packWorkers is how many goroutines read and compress a pack.
+func packWorkers() int { return runtime.GOMAXPROCS(0) }
+
+// writePack writes n objects as one pack and its index into packDir. The
+// objects are read and compressed (at the zlib level chosen per object
+// type) by packWorkers goroutines, and each object's content is also handed
 // to use, when use is not nil, from one goroutine of its own: creating
 // files from several threads at once was slower, not faster, on the ext4
 // machines measured (the kernel serialises them and burns CPU waiting).
@@ -33,51 +38,21 @@ type packSource func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error)
 // a reader never sees an index without its pack. The pack has no deltas.
 func writePack(packDir string, level func(plumbing.ObjectType) int, n int, read packSource, use func(plumbing.Hash, plumbing.ObjectType, []byte) error) error {
 	type job struct {
-		i    int
 		h    plumbing.Hash
 		t    plumbing.ObjectType
 		data []byte
 	}
 	entries := make([][]byte, n)
 	hashes := make([]plumbing.Hash, n)
-	jobs := make(chan job, 64)
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers+2)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var buf bytes.Buffer
-			writers := map[int]*zlib.Writer{}
-			for j := range jobs {
-				if errs[w] != nil {
-					continue
-				}
-				lvl := level(j.t)
-				zw := writers[lvl]
-				if zw == nil {
-					if zw, errs[w] = zlib.NewWriterLevel(&buf, lvl); errs[w] != nil {
-						continue
-					}
-					writers[lvl] = zw
-				}
-				buf.Reset()
-				writeObjectHeader(&buf, j.t, len(j.data))
-				zw.Reset(&buf)
-				zw.Write(j.data)
-				if errs[w] = zw.Close(); errs[w] == nil {
-					entries[j.i] = bytes.Clone(buf.Bytes())
-				}
-			}
-		}(w)
-	}
+	workers := packWorkers()
+	errs := make([]error, workers+1)
 	var uses chan job
+	var useDone sync.WaitGroup
 	if use != nil {
 		uses = make(chan job, 256)
-		wg.Add(1)
+		useDone.Add(1)
 		go func() {
-			defer wg.Done()
+			defer useDone.Done()
 			for j := range uses {
 				if errs[workers] == nil {
 					errs[workers] = use(j.h, j.t, j.data)
@@ -85,23 +60,48 @@ func writePack(packDir string, level func(plumbing.ObjectType) int, n int, read 
 			}
 		}()
 	}
-	for i := 0; i < n; i++ {
-		h, t, data, err := read(i)
-		if err != nil {
-			errs[workers+1] = err
-			break
-		}
-		hashes[i] = h
-		jobs <- job{i, h, t, data}
-		if uses != nil {
-			uses <- job{i, h, t, data}
-		}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var buf bytes.Buffer
+			writers := map[int]*zlib.Writer{}
+			for i := w; i < n; i += workers {
+				h, t, data, err := read(w, i)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				hashes[i] = h
+				if uses != nil {
+					uses <- job{h, t, data}
+				}
+				lvl := level(t)
+				zw := writers[lvl]
+				if zw == nil {
+					if zw, err = zlib.NewWriterLevel(&buf, lvl); err != nil {
+						errs[w] = err
+						return
+					}
+					writers[lvl] = zw
+				}
+				buf.Reset()
+				writeObjectHeader(&buf, t, len(data))
+				zw.Reset(&buf)
+				zw.Write(data)
+				if errs[w] = zw.Close(); errs[w] != nil {
+					return
+				}
+				entries[i] = bytes.Clone(buf.Bytes())
+			}
+		}(w)
 	}
-	close(jobs)
+	wg.Wait()
 	if uses != nil {
 		close(uses)
 	}
-	wg.Wait()
+	useDone.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func flush(repo *git.Repository, objs *objects, head plumbing.Hash) error {
 		}
 		return zlib.BestSpeed
 	}
-	err = writePack(packDir, level, len(objs.order), func(i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
+	err = writePack(packDir, level, len(objs.order), func(_, i int) (plumbing.Hash, plumbing.ObjectType, []byte, error) {
 		h := objs.order[i]
 		o := objs.pending[h]
 		data, err := readAll(o)
