@@ -113,7 +113,6 @@ func buildCheckout(ctx context.Context, repo *git.Repository, head plumbing.Hash
 				return err
 			}
 			entries = append(entries, e) // one goroutine calls writeBlob
-
 		}
 		return nil
 	}
