@@ -100,3 +100,36 @@ func interpretTrailers(t *testing.T, dir, message string) string {
 	}
 	return gitCmd(t, dir, "interpret-trailers", "--parse", p)
 }
+
+// TestNothingHalfDone: a conflict stores nothing in the repository, and a
+// checkout that fails leaves neither the output nor its temporary folder.
+func TestNothingHalfDone(t *testing.T) {
+	f, repo := fixture(t)
+	packs := func() []string {
+		m, _ := filepath.Glob(filepath.Join(f.Dir, "objects", "pack", "*"))
+		return m
+	}
+	before := packs()
+	patches := commitPatches(t, repo, append(append([]string(nil), f.PRs[102].Commits...), f.PRs[103].Commits...))
+	if _, _, err := Apply(context.Background(), repo, plumbing.NewHash(f.Commits["v4.2.1"]), patches, Options{}); err == nil {
+		t.Fatal("PR 103 applied on v4.2.1")
+	}
+	if after := packs(); len(after) != len(before) {
+		t.Errorf("a failed Apply wrote into the repository: %v -> %v", before, after)
+	}
+
+	head, _, err := Apply(context.Background(), repo, plumbing.NewHash(f.Commits["v4.2.1"]), patches[:2], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Checkout(ctx, repo, head, out); err == nil {
+		t.Fatal("a cancelled checkout succeeded")
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 0 {
+		t.Errorf("a failed checkout left %v in %s", left, parent)
+	}
+}
