@@ -243,6 +243,11 @@ func TestKeyExportedByGPG(t *testing.T) {
 	testutil.RequireTool(t, "gpg", "gpg")
 	home := t.TempDir()
 	t.Cleanup(func() { exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run() })
+	// A fixed S2K count: gpg-agent otherwise calibrates it against the CPU,
+	// which takes seconds per key on a busy machine.
+	if err := os.WriteFile(filepath.Join(home, "gpg-agent.conf"), []byte("s2k-count 65536\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	gpg := func(args ...string) string {
 		base := []string{"--homedir", home, "--batch", "--pinentry-mode", "loopback", "--passphrase", "gpg pass"}
 		return testutil.Run(t, home, "gpg", append(base, args...)...)
@@ -255,7 +260,7 @@ func TestKeyExportedByGPG(t *testing.T) {
 		}
 	}
 	gpg("--quick-add-key", primary, "ed25519", "sign", "never")
-	gpg("--quick-add-key", primary, "rsa2048", "sign", "never") // small: key generation under load is slow
+	gpg("--quick-add-key", primary, "rsa2048", "sign", "never")
 	var fprs []string
 	for _, line := range strings.Split(gpg("--with-colons", "--list-secret-keys"), "\n") {
 		if f := strings.Split(line, ":"); f[0] == "fpr" {
