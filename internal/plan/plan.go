@@ -139,7 +139,10 @@ func Make(r *recipe.Recipe, opts Options) (*Plan, error) {
 	}
 	p := &Plan{Format: Format, Recipe: r.Name, Source: sourceOf(lock, filepath.Join(opts.OutDir, "source")), Targets: []Target{}}
 	p.Matrix.Include = []MatrixEntry{}
-	runner := runnerName(opts.Runner, r.Runner)
+	runner, err := runnerName(opts.Runner, r.Runner)
+	if err != nil {
+		return nil, err
+	}
 	var builders []*sandbox.Builder
 	if opts.CacheDir != "" {
 		if builders, err = sandbox.Builders(opts.CacheDir); err != nil {
@@ -186,19 +189,23 @@ func sourceOf(lock *series.Lock, preparedDir string) Source {
 
 // runnerName resolves the runner as `build` does, without requiring it to
 // be usable here: the planning job need not be able to build.
-func runnerName(flag, fromRecipe string) string {
+func runnerName(flag, fromRecipe string) (string, error) {
 	for _, n := range []string{flag, fromRecipe, strings.TrimSpace(os.Getenv(sandbox.EnvRunner))} {
 		if n == "bwrap" {
-			return "bubblewrap"
+			n = "bubblewrap"
 		}
-		if n != "" {
-			return n
+		if n == "" {
+			continue
 		}
+		if !slices.Contains(sandbox.Runners, n) {
+			return "", fmt.Errorf("unknown runner %q: choose one of %s", n, strings.Join(sandbox.Runners, ", "))
+		}
+		return n, nil
 	}
 	if r, err := sandbox.Select(""); err == nil {
-		return r.Name()
+		return r.Name(), nil
 	}
-	return sandbox.Runners[0]
+	return sandbox.Runners[0], nil
 }
 
 func planTarget(r *recipe.Recipe, t recipe.Target, src Source, runner string, builders []*sandbox.Builder, opts Options) Target {

@@ -69,6 +69,12 @@ func TestMakeShippedRecipe(t *testing.T) {
 	if _, err := Make(r, Options{Targets: []string{"plan9"}}); err == nil || !strings.Contains(err.Error(), "debian-12") {
 		t.Errorf("unknown target: %v", err)
 	}
+	if _, err := Make(r, Options{Runner: "lxc"}); err == nil || !strings.Contains(err.Error(), "bubblewrap, docker, podman") {
+		t.Errorf("unknown runner: %v", err)
+	}
+	if p, err := Make(r, Options{Runner: "bwrap", OutDir: t.TempDir()}); err != nil || p.Targets[0].Runner != "bubblewrap" {
+		t.Errorf("bwrap is bubblewrap: %v", err)
+	}
 }
 
 // TestInputKeyCovers changes one input at a time: what decides the output
