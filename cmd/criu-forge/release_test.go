@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/criu-forge/criu-forge/internal/testutil"
@@ -26,5 +27,26 @@ func TestReleaseCheck(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("scripts/release-check: %v (its output is above)", err)
+	}
+}
+
+// TestVersionFromLdflags builds the binary the way .goreleaser.yaml does:
+// -X silently ignores a variable that does not exist, so a renamed one
+// would ship "dev" without this test.
+func TestVersionFromLdflags(t *testing.T) {
+	goTool := testutil.RequireTool(t, "go", "golang-go")
+	bin := filepath.Join(t.TempDir(), "criu-forge")
+	ldflags := "-X main.version=1.2.3 -X main.commit=0123abcd -X main.date=2025-06-01T12:00:00Z"
+	build := exec.Command(goTool, "build", "-trimpath", "-ldflags", ldflags, "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	want := "criu-forge 1.2.3 (commit 0123abcd, built 2025-06-01T12:00:00Z)\n"
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || string(out) != want {
+			t.Errorf("criu-forge %s: %q (%v), want %q", strings.Join(args, " "), out, err, want)
+		}
 	}
 }
