@@ -14,54 +14,6 @@ import (
 	"github.com/criu-forge/criu-forge/internal/testutil"
 )
 
-const helloMakefile = `PREFIX ?= /usr/local
-hello: hello.c
-	$(CC) -O2 -o hello hello.c
-install: hello
-	install -D -m 755 hello $(DESTDIR)$(PREFIX)/bin/hello
-`
-
-const helloC = `#include <stdio.h>
-int main(void) { puts("hello from upstream"); return 0; }
-`
-
-const greetingPatch = `From: Sam Packager <sam@example.org>
-Date: Mon, 2 Mar 2026 10:00:00 +0000
-Subject: [PATCH] Greet from criu-forge
-
----
-diff --git a/hello.c b/hello.c
---- a/hello.c
-+++ b/hello.c
-@@ -1,2 +1,2 @@
- #include <stdio.h>
--int main(void) { puts("hello from upstream"); return 0; }
-+int main(void) { puts("hello from criu-forge"); return 0; }
-`
-
-// tinyUpstream makes a git repository with a C program tagged v1.0.
-func tinyUpstream(t *testing.T) string {
-	dir := filepath.Join(t.TempDir(), "hello")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{"Makefile": helloMakefile, "hello.c": helloC} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := []string{"GIT_AUTHOR_NAME=Up Stream", "GIT_AUTHOR_EMAIL=up@example.org", "GIT_COMMITTER_NAME=Up Stream",
-		"GIT_COMMITTER_EMAIL=up@example.org", "GIT_AUTHOR_DATE=2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE=2026-01-01T00:00:00Z"}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"commit", "-q", "-m", "hello 1.0"}, {"tag", "-a", "v1.0", "-m", "1.0"}} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir, cmd.Env = dir, append(os.Environ(), env...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return dir
-}
-
 // TestBuildTinyProject runs the whole pipeline on a tiny C project: sync,
 // prepare with a local patch, a real build in bubblewrap for debian-12, a
 // real .deb; then a second run that reuses everything.
@@ -73,13 +25,13 @@ func TestBuildTinyProject(t *testing.T) {
 	testutil.RequireTool(t, "dpkg-deb", "dpkg")
 
 	root := t.TempDir()
-	up := tinyUpstream(t)
+	up := testutil.TinyUpstream(t)
 	for _, d := range []string{"recipes", "patches/hello-forge"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(root, "patches/hello-forge/0001-greet.patch"), []byte(greetingPatch), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "patches/hello-forge/0001-greet.patch"), []byte(testutil.TinyGreetingPatch), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	deps := strings.Join(testutil.CRIUDebianDeps, ", ")

@@ -22,21 +22,8 @@ func TestPlanAgreesWithRealBuild(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireTool(t, "bwrap", "bubblewrap")
 	testutil.RequireTool(t, "mmdebstrap", "mmdebstrap")
-	git := testutil.RequireTool(t, "git", "git")
 
-	up := t.TempDir()
-	files := map[string]string{
-		"hello.c":  "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
-		"Makefile": "hello: hello.c\n\tcc -o $@ $<\ninstall: hello\n\tinstall -D hello $(DESTDIR)$(PREFIX)/bin/hello\n",
-	}
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(up, name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=T", "-c", "user.email=t@example.org", "commit", "-qm", "hello"}, {"tag", "v1.0"}} {
-		testutil.Run(t, up, git, args...)
-	}
+	up := testutil.TinyUpstream(t)
 
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "recipes"), 0o755); err != nil {

@@ -26,32 +26,11 @@ type env struct {
 	root  string
 }
 
-const localPatch = `From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
-From: Sam Packager <sam@example.org>
-Date: Mon, 2 Mar 2026 10:00:00 +0000
-Subject: [PATCH] Add a note for packagers
-
----
- FORGE-NOTES | 1 +
- 1 file changed, 1 insertion(+)
- create mode 100644 FORGE-NOTES
-
-diff --git a/FORGE-NOTES b/FORGE-NOTES
-new file mode 100644
-index 0000000..3b18e51
---- /dev/null
-+++ b/FORGE-NOTES
-@@ -0,0 +1 @@
-+built by criu-forge
--- 
-2.39.5
-`
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, fx: upstream.New(t), gh: fakegithub.New(t), cache: t.TempDir(), root: t.TempDir()}
 	for _, n := range []int{101, 102, 103} {
-		e.publishPR(n)
+		e.gh.AddFixturePR(e.fx, n)
 	}
 	if err := os.MkdirAll(filepath.Join(e.root, "recipes"), 0o755); err != nil {
 		t.Fatal(err)
@@ -59,20 +38,10 @@ func newEnv(t *testing.T) *env {
 	if err := os.MkdirAll(filepath.Join(e.root, "patches", "fx"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(e.root, "patches", "fx", "0001-notes.patch"), []byte(localPatch), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.root, "patches", "fx", "0001-notes.patch"), []byte(upstream.NotesPatch), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return e
-}
-
-// publishPR tells the fake API about a fixture pull request as it is now.
-func (e *env) publishPR(n int) {
-	pr := e.fx.PRs[n]
-	var commits []fakegithub.Commit
-	for _, c := range pr.Commits {
-		commits = append(commits, fakegithub.Commit{SHA: c, Message: "fixture commit"})
-	}
-	e.gh.AddPR("checkpoint-restore", "criu", fakegithub.PR{Number: n, Title: pr.Title, State: "open", HeadSHA: pr.Head, BaseRef: "criu-dev", BaseSHA: pr.Base, Commits: commits})
 }
 
 // recipe writes and loads a recipe based on tag with the given series.
@@ -264,7 +233,7 @@ func TestSyncReportsDrift(t *testing.T) {
 	}
 	old := e.fx.PRs[102].Head
 	newHead := e.fx.ForcePush(t, 102)
-	e.publishPR(102)
+	e.gh.AddFixturePR(e.fx, 102)
 
 	// prepare keeps using the lock, whatever the PR does now.
 	p, err := Prepare(ctx, r, filepath.Join(t.TempDir(), "tree"), e.opts())

@@ -27,41 +27,19 @@ type env struct {
 
 const owner, repoName = "checkpoint-restore", "criu"
 
-// localPatch adds a file: it applies on v4.1.1 and v4.2.1 alike.
-const localPatch = `From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
-From: Sam Packager <sam@example.org>
-Date: Mon, 2 Mar 2026 10:00:00 +0000
-Subject: [PATCH] Add a note for packagers
-
----
- FORGE-NOTES | 1 +
- 1 file changed, 1 insertion(+)
- create mode 100644 FORGE-NOTES
-
-diff --git a/FORGE-NOTES b/FORGE-NOTES
-new file mode 100644
-index 0000000..3b18e51
---- /dev/null
-+++ b/FORGE-NOTES
-@@ -0,0 +1 @@
-+built by criu-forge
--- 
-2.39.5
-`
-
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, fx: upstream.New(t), gh: fakegithub.New(t), cache: t.TempDir(), root: t.TempDir()}
 	e.state = filepath.Join(e.cache, "watch")
 	for _, n := range []int{101, 102, 103} {
-		e.publishPR(n)
+		e.gh.AddFixturePR(e.fx, n)
 	}
 	for _, d := range []string{"recipes", filepath.Join("patches", "fx")} {
 		if err := os.MkdirAll(filepath.Join(e.root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(e.root, "patches", "fx", "0001-notes.patch"), []byte(localPatch), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.root, "patches", "fx", "0001-notes.patch"), []byte(upstream.NotesPatch), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	e.release("v4.1.1")
@@ -72,16 +50,6 @@ func newEnv(t testing.TB) *env {
 func (e *env) release(tag string) {
 	e.gh.AddTag(owner, repoName, fakegithub.Tag{Name: tag, CommitSHA: e.fx.Commits[tag]})
 	e.gh.AddRelease(owner, repoName, fakegithub.Release{Tag: tag, Name: "CRIU " + tag, PublishedAt: time.Date(2026, 7, 20, 12, 0, 0, 0, time.UTC)})
-}
-
-// publishPR tells the fake API about a fixture pull request as it is now.
-func (e *env) publishPR(n int) {
-	pr := e.fx.PRs[n]
-	var commits []fakegithub.Commit
-	for _, c := range pr.Commits {
-		commits = append(commits, fakegithub.Commit{SHA: c, Message: "fixture commit"})
-	}
-	e.gh.AddPR(owner, repoName, fakegithub.PR{Number: n, Title: pr.Title, State: "open", HeadSHA: pr.Head, BaseRef: "criu-dev", BaseSHA: pr.Base, Commits: commits})
 }
 
 func (e *env) recipePath() string { return e.pathOf("fx") }
@@ -103,7 +71,7 @@ func (e *env) named(name, tag string, entries ...string) *recipe.Recipe {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "0001-notes.patch"), []byte(localPatch), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "0001-notes.patch"), []byte(upstream.NotesPatch), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	body := `# The fixture recipe.

@@ -122,7 +122,7 @@ func TestForcePush(t *testing.T) {
 	e.recipe("v4.2.1", "pr: 102")
 	old := e.fx.PRs[102].Head
 	newHead := e.fx.ForcePush(t, 102)
-	e.publishPR(102)
+	e.gh.AddFixturePR(e.fx, 102)
 	rp := e.watch().Recipes[0]
 	if len(rp.Actions) != 1 || rp.Actions[0].Kind != ActionResync || rp.Actions[0].Old != old || rp.Actions[0].New != newHead {
 		t.Errorf("actions: %+v", rp.Actions)

@@ -1,0 +1,51 @@
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TinyGreetingPatch is a local patch for TinyUpstream that changes what the
+// program prints, so a test can see the patch reach the built binary.
+const TinyGreetingPatch = `From: Sam Packager <sam@example.org>
+Date: Mon, 2 Mar 2026 10:00:00 +0000
+Subject: [PATCH] Greet from criu-forge
+
+---
+diff --git a/hello.c b/hello.c
+--- a/hello.c
++++ b/hello.c
+@@ -1,2 +1,2 @@
+ #include <stdio.h>
+-int main(void) { puts("hello from upstream"); return 0; }
++int main(void) { puts("hello from criu-forge"); return 0; }
+`
+
+// TinyUpstream makes a git repository holding a one-file C program (it
+// prints "hello from upstream") with a Makefile that honours DESTDIR and
+// PREFIX, tagged v1.0: an upstream whose build takes a second, for tests of
+// the whole pipeline.
+func TinyUpstream(t testing.TB) string {
+	t.Helper()
+	git := RequireTool(t, "git", "git")
+	dir := filepath.Join(t.TempDir(), "hello")
+	files := map[string]string{
+		"Makefile": "PREFIX ?= /usr/local\nhello: hello.c\n\t$(CC) -O2 -o hello hello.c\ninstall: hello\n\tinstall -D -m 755 hello $(DESTDIR)$(PREFIX)/bin/hello\n",
+		"hello.c":  "#include <stdio.h>\nint main(void) { puts(\"hello from upstream\"); return 0; }\n",
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := []string{"-c", "user.name=Up Stream", "-c", "user.email=up@example.org"}
+	Run(t, dir, git, "init", "-q")
+	Run(t, dir, git, "add", ".")
+	Run(t, dir, git, append(id, "commit", "-q", "-m", "hello 1.0", "--date", "2026-01-01T00:00:00Z")...)
+	Run(t, dir, git, append(id, "tag", "-a", "v1.0", "-m", "1.0")...)
+	return dir
+}
