@@ -56,3 +56,37 @@ func TestGendocsWritesManPagesAndCompletions(t *testing.T) {
 		}
 	}
 }
+
+// TestGendocsReproducible: the same release date gives the same bytes, so
+// two builds of one tag ship identical man pages and completions.
+func TestGendocsReproducible(t *testing.T) {
+	read := func() map[string]string {
+		dir := t.TempDir()
+		if code, _, stderr := cli(t, "__gendocs", "--source-date-epoch", "1700000000", dir); code != 0 {
+			t.Fatalf("__gendocs: exit %d: %s", code, stderr)
+		}
+		files := map[string]string{}
+		err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			rel, _ := filepath.Rel(dir, path)
+			files[rel] = string(data)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files
+	}
+	first, second := read(), read()
+	if len(first) < 5 {
+		t.Fatalf("only %d files written", len(first))
+	}
+	for name, data := range first {
+		if second[name] != data {
+			t.Errorf("%s differs between two runs", name)
+		}
+	}
+}
