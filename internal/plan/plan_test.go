@@ -224,3 +224,25 @@ func writeJSON(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func TestRunnerName(t *testing.T) {
+	tests := []struct {
+		flag, recipe, env, want string
+	}{
+		{"docker", "podman", "bubblewrap", "docker"},
+		{"", "podman", "docker", "podman"},
+		{"", "", "docker", "docker"},
+		{"bwrap", "", "", "bubblewrap"},
+		{"", "", "lxc", "error"},
+	}
+	for _, tt := range tests {
+		t.Setenv(sandbox.EnvRunner, tt.env)
+		got, err := runnerName(tt.flag, tt.recipe)
+		if err != nil {
+			got = "error"
+		}
+		if got != tt.want {
+			t.Errorf("flag %q recipe %q env %q: %s (%v), want %s", tt.flag, tt.recipe, tt.env, got, err, tt.want)
+		}
+	}
+}
