@@ -122,3 +122,23 @@ func TestSyncPrepareOverHTTP(t *testing.T) {
 		t.Errorf("want the base and one commit per patch, got:\n%s", log)
 	}
 }
+
+func TestPublishGitHubRelease(t *testing.T) {
+	gh := fakegithub.New(t)
+	dir := t.TempDir()
+	deb := filepath.Join(dir, "criu_4.2.1+forge3-1~deb12_amd64.deb")
+	if err := os.WriteFile(deb, []byte("not really a deb, the release does not care"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITHUB_TOKEN", "ghp_secret_never_printed")
+	args := []string{"--cache-dir", filepath.Join(dir, "cache"), "--github-api", gh.URL(), "publish", "--github-release", "criu-4.2.1-forge3", "--github-repo", "platform/criu", deb}
+	for i, want := range []string{"created: 2 uploaded, 0 already there", "updated: 0 uploaded, 2 already there"} {
+		code, out, stderr := cli(t, args...)
+		if code != 0 || !strings.Contains(out, want) || strings.Contains(out+stderr, "ghp_secret") {
+			t.Errorf("run %d: exit %d\n%s\n%s", i+1, code, out, stderr)
+		}
+	}
+	if code, _, stderr := cli(t, "publish", deb); code != 2 || !strings.Contains(stderr, "--repo DIR, --github-release TAG") {
+		t.Errorf("publish without a destination: exit %d: %s", code, stderr)
+	}
+}

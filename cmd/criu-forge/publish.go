@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/criu-forge/criu-forge/internal/ghapi"
+	"github.com/criu-forge/criu-forge/internal/ghrelease"
 	"github.com/criu-forge/criu-forge/internal/packager"
 	"github.com/criu-forge/criu-forge/internal/recipe"
 	"github.com/criu-forge/criu-forge/internal/repo"
@@ -20,9 +23,11 @@ func newPublishCmd(g *globals) *cobra.Command {
 		key         signing.KeyOptions
 		keep        int
 		origin      string
+		ghTag       string
+		ghRepo      string
 	)
 	cmd := &cobra.Command{
-		Use:   "publish --repo DIR (RECIPE | PACKAGE...)",
+		Use:   "publish (--repo DIR | --github-release TAG) (RECIPE | PACKAGE...)",
 		Short: "Add packages to signed apt and yum repositories",
 		Long: `Adds packages to the apt repository (pool/ and dists/<suite>/, clear-signed
 InRelease and Release.gpg) and the yum repositories (one per distro release,
@@ -35,36 +40,50 @@ serialized by a lock (two publishers lose no package), incremental (only new
 packages are read), and refuses bad input without changing anything. The
 signing key comes from a file (--key) or an environment variable
 (--key-env); its passphrase from the variable named by --passphrase-env. It
-is never printed.`,
+is never printed.
+
+--github-release TAG also uploads the packages, their manifests and a
+SHA256SUMS to that release of --github-repo (created when missing; the
+token comes from GITHUB_TOKEN). Running it again uploads nothing twice, and
+a file of the same name with other content is refused, not replaced.`,
 		Example: `  criu-forge publish --repo /srv/repo --key-env REPO_KEY recipes/criu-pidfd.yaml
-  criu-forge publish --repo /srv/repo --key signing.asc --keep 3 out/*.deb`,
+  criu-forge publish --repo /srv/repo --key signing.asc --keep 3 out/*.deb
+  criu-forge publish --github-release criu-4.2.1-forge3 --github-repo platform/criu recipes/criu-pidfd.yaml`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("expects a recipe or package files")}
 			}
-			if dir == "" {
-				return usageError{errors.New("--repo DIR is required")}
+			if dir == "" && ghTag == "" {
+				return usageError{errors.New("say where to publish: --repo DIR, --github-release TAG, or both")}
 			}
-			if key.Path == "" && key.Env == "" {
+			if dir != "" && key.Path == "" && key.Env == "" {
 				return usageError{errors.New("a signing key is required: --key FILE or --key-env VARIABLE")}
+			}
+			if ghTag != "" && ghRepo == "" {
+				return usageError{errors.New("--github-release needs --github-repo OWNER/NAME")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inputs, err := publishInputs(g, args, outDir)
+			inputs, manifests, err := publishInputs(g, args, outDir)
 			if err != nil {
 				return err
 			}
-			signer, err := signing.Load(key)
-			if err != nil {
-				return err
+			if dir != "" {
+				signer, err := signing.Load(key)
+				if err != nil {
+					return err
+				}
+				rep, err := repo.Publish(cmd.Context(), repo.PublishOptions{Dir: dir, Packages: inputs, Signer: signer, Keep: keep, Origin: origin, Log: g.stderr})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "published %s (generation %d): %d added, %d unchanged, %d removed; suites: %s\n",
+					dir, rep.Generation, len(rep.Added), len(rep.Unchanged), len(rep.Removed), strings.Join(rep.Suites, ", "))
 			}
-			rep, err := repo.Publish(cmd.Context(), repo.PublishOptions{Dir: dir, Packages: inputs, Signer: signer, Keep: keep, Origin: origin, Log: g.stderr})
-			if err != nil {
-				return err
+			if ghTag != "" {
+				return publishGitHubRelease(cmd.Context(), g, ghRepo, ghTag, inputs, manifests)
 			}
-			fmt.Fprintf(g.stdout, "published %s (generation %d): %d added, %d unchanged, %d removed; suites: %s\n",
-				dir, rep.Generation, len(rep.Added), len(rep.Unchanged), len(rep.Removed), strings.Join(rep.Suites, ", "))
 			return nil
 		},
 	}
@@ -77,16 +96,19 @@ is never printed.`,
 	f.StringVar(&key.KeyID, "key-id", "", "full fingerprint of the (sub)key to sign with")
 	f.IntVar(&keep, "keep", 0, "versions of each package to keep per suite (0: all)")
 	f.StringVar(&origin, "origin", "", "Origin and Label of the repository (default criu-forge)")
+	f.StringVar(&ghTag, "github-release", "", "also upload to this release (tag) of --github-repo")
+	f.StringVar(&ghRepo, "github-repo", "", "OWNER/NAME of the team's GitHub repository for --github-release")
 	return cmd
 }
 
 // publishInputs turns the arguments into packages: a recipe stands for the
-// newest packages built for each of its targets.
-func publishInputs(g *globals, args []string, outDir string) ([]repo.Input, error) {
+// newest packages built for each of its targets, whose manifests it also
+// returns.
+func publishInputs(g *globals, args []string, outDir string) ([]repo.Input, []string, error) {
 	if len(args) == 1 && (strings.HasSuffix(args[0], ".yaml") || strings.HasSuffix(args[0], ".yml")) {
 		r, err := loadRecipe(g, args[0])
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		return builtPackages(r, outDir)
 	}
@@ -94,29 +116,60 @@ func publishInputs(g *globals, args []string, outDir string) ([]repo.Input, erro
 	for _, a := range args {
 		inputs = append(inputs, repo.Input{Path: a})
 	}
-	return inputs, nil
+	return inputs, nil, nil
 }
 
-func builtPackages(r *recipe.Recipe, outDir string) ([]repo.Input, error) {
+func builtPackages(r *recipe.Recipe, outDir string) ([]repo.Input, []string, error) {
 	built, err := packager.ListVersions(outDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var inputs []repo.Input
+	var manifests []string
 	for _, t := range r.Targets {
 		for _, b := range built { // newest first per target
 			if b.Name == r.Package.Name && b.Target.Distro == t.Distro && b.Target.Release == t.Release && b.Target.Arch == t.Arch {
 				for _, a := range b.Artifacts {
 					inputs = append(inputs, repo.Input{Path: a.Path})
 				}
+				manifests = append(manifests, b.Manifest)
 				break
 			}
 		}
 	}
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("no packages of %s in %s: run criu-forge build %s first", r.Name, filepath.Clean(outDir), r.Path)
+		return nil, nil, fmt.Errorf("no packages of %s in %s: run criu-forge build %s first", r.Name, filepath.Clean(outDir), r.Path)
 	}
-	return inputs, nil
+	return inputs, manifests, nil
+}
+
+// publishGitHubRelease uploads packages and manifests to a release.
+func publishGitHubRelease(ctx context.Context, g *globals, ownerName, tag string, inputs []repo.Input, manifests []string) error {
+	if g.offline {
+		return errors.New("--github-release needs the network; drop --offline")
+	}
+	owner, name, err := ghapi.ParseRepo(ownerName)
+	if err != nil {
+		return usageError{fmt.Errorf("--github-repo: %w", err)}
+	}
+	opts, err := g.seriesOptions()
+	if err != nil {
+		return err
+	}
+	files := append([]string(nil), manifests...)
+	for _, in := range inputs {
+		files = append(files, in.Path)
+	}
+	rep, err := ghrelease.Upload(ctx, ghrelease.Options{Client: opts.GitHub, Owner: owner, Repo: name, Tag: tag, Files: files, Log: g.stderr})
+	if err != nil {
+		return err
+	}
+	verb := "updated"
+	if rep.Created {
+		verb = "created"
+	}
+	fmt.Fprintf(g.stdout, "github release %s %s: %d uploaded, %d already there %s\n", tag, verb, len(rep.Uploaded), len(rep.Skipped), rep.URL)
+	return nil
 }
 
 func newServeCmd(g *globals) *cobra.Command {
