@@ -91,6 +91,11 @@ func ReadLock(path string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lock: %w", err)
 	}
+	return parseLock(data, path)
+}
+
+// parseLock decodes a lock file's content; path is for messages.
+func parseLock(data []byte, path string) (*Lock, error) {
 	var l Lock
 	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("lock %s is not valid: %w; restore it from version control or run sync again", path, err)
