@@ -142,3 +142,31 @@ func TestPublishGitHubRelease(t *testing.T) {
 		t.Errorf("publish without a destination: exit %d: %s", code, stderr)
 	}
 }
+
+// TestPrepareShippedRecipeWithoutGitHub is the main job's first half where
+// GitHub does not answer: the committed lock of recipes/criu-pidfd.yaml
+// pins the 4.2.1 release through Debian's signed archive, and prepare gives
+// the real release tree (the fixture tarball's, whose sha256 the lock pins).
+func TestPrepareShippedRecipeWithoutGitHub(t *testing.T) {
+	testutil.RequireHeavy(t)
+	testutil.RequireTool(t, "apt-get", "apt")
+	tarball := testutil.CRIUTarball(t, "4.2.1")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	code, out, stderr := cli(t, "--cache-dir", filepath.Join(dir, "cache"), "prepare", filepath.Join(testutil.RepoRoot(t), "recipes", "criu-pidfd.yaml"), "--out", tree)
+	if code != 0 {
+		t.Fatalf("prepare: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if !strings.Contains(out, "debian-source criu 4.2.1-1 sid sha256:29ec0ee09e296479fe7048c80980e8ef1d0684d0b0204c2b101dfea19f6725b9") {
+		t.Errorf("prepare did not use the pinned Debian source:\n%s", out)
+	}
+	want := filepath.Join(dir, "release")
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Run(t, want, "tar", "-xJf", tarball, "--strip-components=1")
+	diff, err := exec.Command("diff", "-r", "--no-dereference", "-x", ".git", want, tree).CombinedOutput()
+	if err != nil {
+		t.Errorf("the prepared tree differs from the 4.2.1 release:\n%.2000s", diff)
+	}
+}
