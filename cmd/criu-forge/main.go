@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -89,7 +90,7 @@ for each target distro, packages .deb and .rpm files that say exactly what
 they hold, and publishes them to signed apt and yum repositories.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       toolVersion(),
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -143,4 +144,18 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// toolVersion is the release version, or for `go install ...@vX.Y.Z` (no
+// -ldflags) the module version Go recorded; "dev" for a work-tree build.
+// `version` prints it and plan's input keys carry it: another criu-forge
+// may build differently.
+func toolVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return version
 }

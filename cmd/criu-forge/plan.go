@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"runtime/debug"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -60,17 +59,4 @@ It reads the committed lock and the local caches only: no network.`,
 	f.StringSliceVar(&opts.Targets, "target", nil, "plan only these targets (repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
-}
-
-// toolVersion is the release version, or for `go install ...@vX.Y.Z` (no
-// -ldflags) the module version Go recorded; "dev" for a work-tree build.
-// It is part of every input key: another criu-forge may build differently.
-func toolVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
-	}
-	return version
 }

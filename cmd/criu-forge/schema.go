@@ -25,7 +25,7 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Short: "Print criu-forge's version, commit and build date",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := g.stdout.Write([]byte("criu-forge " + version + " (commit " + commit + ", built " + date + ")\n"))
+			_, err := g.stdout.Write([]byte("criu-forge " + toolVersion() + " (commit " + commit + ", built " + date + ")\n"))
 			return err
 		},
 	}
