@@ -6,6 +6,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"github.com/criu-forge/criu-forge/internal/build"
 	"github.com/criu-forge/criu-forge/internal/fsutil"
 	"github.com/criu-forge/criu-forge/internal/packager"
+	"github.com/criu-forge/criu-forge/internal/patch"
 	"github.com/criu-forge/criu-forge/internal/recipe"
 	"github.com/criu-forge/criu-forge/internal/sandbox"
 	"github.com/criu-forge/criu-forge/internal/series"
@@ -36,6 +39,10 @@ type Options struct {
 	// PackageOnly repackages existing build outputs and never builds: a
 	// target without an intact output for its inputs fails.
 	PackageOnly bool
+	// Incremental reuses each target's previous build tree when only the
+	// source changed (make rebuilds what changed): fast while working on a
+	// patch; releases build from a fresh copy.
+	Incremental bool
 	Verbose     bool
 	Progress    io.Writer
 	RPMSign     *signing.KeyOptions
@@ -89,10 +96,10 @@ func Build(ctx context.Context, r *recipe.Recipe, opts Options) (*Result, error)
 	if opts.OutDir == "" {
 		opts.OutDir = "out"
 	}
-	progress := opts.Progress
-	if progress == nil {
-		progress = io.Discard
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
 	}
+	progress := opts.Progress
 	targets, err := r.SelectTargets(opts.Targets)
 	if err != nil {
 		return nil, err
@@ -155,15 +162,11 @@ func PrepareSource(ctx context.Context, r *recipe.Recipe, dir string, opts serie
 		BaseDescribe: p.Base.Describe, BaseDate: p.Base.Date.UTC(), Applied: p.Applied(),
 	}
 	for _, o := range p.Outcomes {
-		if o.Status.String() != "applied" {
+		if o.Status != patch.Applied {
 			src.Contained = append(src.Contained, o.Patch.String())
 		}
 	}
-	data, err := json.MarshalIndent(src, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := fsutil.WriteFileAtomic(record, append(data, '\n'), 0o644); err != nil {
+	if err := writeJSON(record, src); err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(progress, "prepare: %s: %s + %d patch(es), head %.12s\n", p.Dir, p.Base.Describe, src.Applied, src.Head)
@@ -196,13 +199,30 @@ func reusable(record, dir string, lock *series.Lock) (*Source, bool) {
 }
 
 func buildSpec(r *recipe.Recipe, t recipe.Target, src *Source, runner sandbox.Runner, opts Options, progress io.Writer) build.Spec {
+	spec := BuildSpec(r, t, src.Head, src.Head[:12], src.BaseDate.Unix())
+	spec.SourceDir = src.Dir
+	spec.Runner = runner
+	spec.CacheDir = opts.Series.CacheDir
+	spec.OutDir = opts.OutDir
+	spec.Rebuild = opts.Rebuild
+	spec.CachedOnly = opts.PackageOnly
+	spec.Incremental = opts.Incremental
+	spec.Verbose = opts.Verbose
+	spec.Progress = progress
+	return spec
+}
+
+// BuildSpec maps a recipe's target onto what decides its build (and so its
+// build key): the target as the sandbox names it, the deps of its family,
+// the make variables and steps, the source identity, GITID and
+// SOURCE_DATE_EPOCH. plan computes keys from the same mapping.
+func BuildSpec(r *recipe.Recipe, t recipe.Target, sourceID, gitID string, epoch int64) build.Spec {
 	release := t.Codename()
 	if release == "" {
 		release = t.Release
 	}
 	return build.Spec{
-		SourceDir: src.Dir,
-		SourceID:  src.Head,
+		SourceID: sourceID,
 		Target: build.Target{
 			Name: t.ID(), Distro: t.Distro, Release: release, Arch: t.Arch,
 			Mirror: t.Mirror, Image: t.Image, Family: t.Family(),
@@ -210,38 +230,16 @@ func buildSpec(r *recipe.Recipe, t recipe.Target, src *Source, runner sandbox.Ru
 		Deps:            r.Build.Deps[t.Family()],
 		MakeVars:        r.Build.MakeVars,
 		Steps:           r.Build.Steps,
-		GitID:           src.Head[:12],
-		SourceDateEpoch: src.BaseDate.Unix(),
-		Runner:          runner,
-		CacheDir:        opts.Series.CacheDir,
-		OutDir:          opts.OutDir,
-		Rebuild:         opts.Rebuild,
-		CachedOnly:      opts.PackageOnly,
-		Verbose:         opts.Verbose,
-		Progress:        progress,
+		GitID:           gitID,
+		SourceDateEpoch: epoch,
 	}
 }
 
 // packageTarget packages one built target, resolving the libraries its
-// binaries need inside the same builder.
+// binaries need inside the same builder. Packages made earlier from the
+// same build and packaging inputs are reused while every file is intact.
 func packageTarget(ctx context.Context, r *recipe.Recipe, t recipe.Target, src *Source, lock *series.Lock, b *build.Result, runner sandbox.Runner, spec build.Spec, opts Options) (*packager.Result, error) {
-	builder, err := sandbox.Prepare(ctx, runner, sandbox.BuilderSpec{Target: spec.Target, Packages: spec.Deps, CacheDir: spec.CacheDir})
-	if err != nil {
-		return nil, fmt.Errorf("package %s: %w", t.ID(), err)
-	}
-	inBuilder := func(ctx context.Context, args ...string) ([]byte, error) {
-		var out, errOut strings.Builder
-		err := runner.Run(ctx, sandbox.RunSpec{Builder: builder, Cmd: args, Stdout: &out, Stderr: &errOut})
-		if err != nil {
-			return []byte(out.String()), fmt.Errorf("%s in builder: %w: %s", args[0], err, strings.TrimSpace(errOut.String()))
-		}
-		return []byte(out.String()), nil
-	}
-	var resolver packager.LibraryResolver = packager.DebianResolver{Run: inBuilder}
-	if t.Family() == "rpm" {
-		resolver = packager.RPMResolver{Run: inBuilder}
-	}
-	spec2 := packager.Spec{
+	pspec := packager.Spec{
 		StageDir:        b.StageDir,
 		Target:          packager.Target{Distro: t.Distro, Release: t.Release, Arch: t.Arch},
 		Formats:         t.Formats,
@@ -257,7 +255,6 @@ func packageTarget(ctx context.Context, r *recipe.Recipe, t recipe.Target, src *
 		Description:     r.Package.Description,
 		Vendor:          r.Package.Vendor,
 		Depends:         r.Package.Depends,
-		Resolve:         resolver,
 		Upstream:        upstreamOf(r, lock, src),
 		Patches:         patchesOf(lock),
 		BuilderID:       b.BuilderID,
@@ -266,11 +263,101 @@ func packageTarget(ctx context.Context, r *recipe.Recipe, t recipe.Target, src *
 		RPMSign:         opts.RPMSign,
 		OutDir:          opts.OutDir,
 	}
-	res, err := packager.Package(ctx, spec2)
+	record := filepath.Join(opts.OutDir, t.ID(), "package.json")
+	key := packageKey(pspec)
+	if res, ok := reusablePackages(record, key); ok {
+		fmt.Fprintf(opts.Progress, "%s: packages unchanged (%d files)\n", t.ID(), len(res.Artifacts))
+		return res, nil
+	}
+
+	builder, err := sandbox.Prepare(ctx, runner, sandbox.BuilderSpec{Target: spec.Target, Packages: spec.Deps, CacheDir: spec.CacheDir})
 	if err != nil {
 		return nil, fmt.Errorf("package %s: %w", t.ID(), err)
 	}
+	inBuilder := func(ctx context.Context, args ...string) ([]byte, error) {
+		var out, errOut strings.Builder
+		err := runner.Run(ctx, sandbox.RunSpec{Builder: builder, Cmd: args, Stdout: &out, Stderr: &errOut})
+		if err != nil {
+			return []byte(out.String()), fmt.Errorf("%s in builder: %w: %s", args[0], err, strings.TrimSpace(errOut.String()))
+		}
+		return []byte(out.String()), nil
+	}
+	pspec.Resolve = packager.DebianResolver{Run: inBuilder}
+	if t.Family() == "rpm" {
+		pspec.Resolve = packager.RPMResolver{Run: inBuilder}
+	}
+	res, err := packager.Package(ctx, pspec)
+	if err != nil {
+		return nil, fmt.Errorf("package %s: %w", t.ID(), err)
+	}
+	if err := writeJSON(record, packageRecord{Key: key, Result: res}); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// packageRecord remembers what a packaging run made, and from what.
+type packageRecord struct {
+	Key    string           `json:"key"`
+	Result *packager.Result `json:"result"`
+}
+
+// packageKey hashes every packaging input: the build (its key) and the
+// recipe's package section as the packager sees it. The resolver is left
+// out: it answers from the builder, which the build key already covers.
+func packageKey(spec packager.Spec) string {
+	spec.Resolve = nil
+	data, err := json.Marshal(spec)
+	if err != nil {
+		panic(err) // strings, numbers and maps of them
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// reusablePackages returns the recorded result when it was made for key and
+// every file it names is still there with its sha256.
+func reusablePackages(record, key string) (*packager.Result, bool) {
+	data, err := os.ReadFile(record)
+	if err != nil {
+		return nil, false
+	}
+	var rec packageRecord
+	if json.Unmarshal(data, &rec) != nil || rec.Key != key || rec.Result == nil || len(rec.Result.Artifacts) == 0 {
+		return nil, false
+	}
+	for _, path := range []string{rec.Result.Manifest, rec.Result.SBOM} {
+		if _, err := os.Stat(path); err != nil {
+			return nil, false
+		}
+	}
+	for _, a := range rec.Result.Artifacts {
+		if fileSHA256(a.Path) != a.SHA256 {
+			return nil, false
+		}
+	}
+	return rec.Result, true
+}
+
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func writeJSON(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, append(data, '\n'), 0o644)
 }
 
 // upstreamOf says where the base came from, for the manifest.

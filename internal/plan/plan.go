@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/criu-forge/criu-forge/internal/build"
+	"github.com/criu-forge/criu-forge/internal/pipeline"
 	"github.com/criu-forge/criu-forge/internal/recipe"
 	"github.com/criu-forge/criu-forge/internal/sandbox"
 	"github.com/criu-forge/criu-forge/internal/series"
@@ -209,7 +210,7 @@ func runnerName(flag, fromRecipe string) (string, error) {
 }
 
 func planTarget(r *recipe.Recipe, t recipe.Target, src Source, runner string, builders []*sandbox.Builder, opts Options) Target {
-	spec := buildSpec(r, t, src.ID, "", 0)
+	spec := pipeline.BuildSpec(r, t, src.ID, "", 0)
 	bt := spec.Target.Normalize()
 	oci := runner == "docker" || runner == "podman"
 	pt := Target{
@@ -235,33 +236,12 @@ func planTarget(r *recipe.Recipe, t recipe.Target, src Source, runner string, bu
 	case builder == nil:
 		pt.BuildKeyUnknown = why
 	default:
-		full := buildSpec(r, t, *src.Head, (*src.Head)[:min(12, len(*src.Head))], src.epoch)
+		full := pipeline.BuildSpec(r, t, *src.Head, (*src.Head)[:min(12, len(*src.Head))], src.epoch)
 		key := build.Key(full, builder.ID)
 		pt.BuildKey, pt.BuilderID = &key, builder.ID
 	}
 	pt.Output = outputState(filepath.Join(opts.OutDir, pt.ID, "build.json"), pt.BuildKey)
 	return pt
-}
-
-// buildSpec maps the recipe onto the build's input as pipeline.Build does;
-// TestPlanAgreesWithRealBuild checks the two agree.
-func buildSpec(r *recipe.Recipe, t recipe.Target, sourceID, gitID string, epoch int64) build.Spec {
-	release := t.Codename()
-	if release == "" {
-		release = t.Release
-	}
-	return build.Spec{
-		SourceID: sourceID,
-		Target: build.Target{
-			Name: t.ID(), Distro: t.Distro, Release: release, Arch: t.Arch,
-			Mirror: t.Mirror, Image: t.Image, Family: t.Family(),
-		},
-		Deps:            r.Build.Deps[t.Family()],
-		MakeVars:        r.Build.MakeVars,
-		Steps:           r.Build.Steps,
-		GitID:           gitID,
-		SourceDateEpoch: epoch,
-	}
 }
 
 // cachedBuilder finds the cached builder a build of target t would use:
@@ -273,7 +253,10 @@ func cachedBuilder(builders []*sandbox.Builder, t sandbox.Target, deps []string,
 	if oci {
 		wantImage = t.Image
 	}
-	want := packageSet(deps)
+	want, err := sandbox.PackageSet(deps)
+	if err != nil {
+		return nil, err.Error()
+	}
 	var found []*sandbox.Builder
 	for _, b := range builders {
 		bt := b.Target.Normalize()
@@ -289,17 +272,6 @@ func cachedBuilder(builders []*sandbox.Builder, t sandbox.Target, deps []string,
 		return found[0], ""
 	}
 	return nil, fmt.Sprintf("%d cached builders fit this target (made from different archive sources): the build picks the one for this machine's apt configuration", len(found))
-}
-
-// packageSet is the builder's package list for deps: sorted, unique, with
-// ccache (sandbox.Prepare adds it to every builder).
-func packageSet(deps []string) []string {
-	set := append([]string{"ccache"}, deps...)
-	for i := range set {
-		set[i] = strings.TrimSpace(set[i])
-	}
-	slices.Sort(set)
-	return slices.Compact(set)
 }
 
 // outputState compares the build record in the target's output folder

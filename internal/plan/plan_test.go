@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/criu-forge/criu-forge/internal/build"
+	"github.com/criu-forge/criu-forge/internal/pipeline"
 	"github.com/criu-forge/criu-forge/internal/recipe"
 	"github.com/criu-forge/criu-forge/internal/sandbox"
 	"github.com/criu-forge/criu-forge/internal/testutil"
@@ -148,9 +149,13 @@ func TestBuildKeyWhenBuilderCached(t *testing.T) {
 		"head": head, "recipeDigest": p.Source.RecipeDigest, "contentDigest": p.Source.ContentDigest, "baseDate": base,
 	})
 	tg := r.Targets[2]
+	packages, err := sandbox.PackageSet(r.Build.Deps["deb"])
+	if err != nil {
+		t.Fatal(err)
+	}
 	builder := sandbox.Builder{Key: "0123456789abcdef01234567", ID: "feedfacefeedfacefeedface",
 		Target:   sandbox.Target{Name: "debian-12", Distro: "debian", Release: "bookworm", Arch: "amd64", Family: "deb"},
-		Packages: packageSet(r.Build.Deps["deb"])}
+		Packages: packages}
 	writeJSON(t, filepath.Join(cache, "builders", builder.Key, "builder.json"), builder)
 
 	p, err = Make(r, Options{CacheDir: cache, OutDir: out, Targets: []string{"debian-12"}, Runner: "bubblewrap"})
@@ -158,7 +163,7 @@ func TestBuildKeyWhenBuilderCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	pt := p.Targets[0]
-	want := build.Key(buildSpec(r, tg, head, head[:12], base.Unix()), builder.ID)
+	want := build.Key(pipeline.BuildSpec(r, tg, head, head[:12], base.Unix()), builder.ID)
 	if p.Source.Head == nil || *p.Source.Head != head {
 		t.Fatalf("head not taken from the record: %+v", p.Source)
 	}

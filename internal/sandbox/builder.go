@@ -119,7 +119,7 @@ func Prepare(ctx context.Context, r Runner, spec BuilderSpec) (*Builder, error) 
 	if spec.CacheDir == "" {
 		return nil, errors.New("prepare builder: no cache directory given")
 	}
-	packages, err := packageSet(spec.Packages)
+	packages, err := PackageSet(spec.Packages)
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", t.Name, err)
 	}
@@ -160,7 +160,10 @@ func Prepare(ctx context.Context, r Runner, spec BuilderSpec) (*Builder, error) 
 }
 
 // packageSet sorts and deduplicates the packages and adds ccache.
-func packageSet(pkgs []string) ([]string, error) {
+// PackageSet is the package list of a builder made for pkgs: trimmed,
+// checked to be package names, with ccache, sorted and unique. Builders
+// are keyed by it.
+func PackageSet(pkgs []string) ([]string, error) {
 	set := map[string]bool{"ccache": true}
 	for _, p := range pkgs {
 		p = strings.TrimSpace(p)
