@@ -92,6 +92,7 @@ func newBuildLikeCmd(g *globals, packageOnly bool, cmd *cobra.Command) *cobra.Co
 	f.IntVar(&opts.Jobs, "jobs", 1, "targets built at once")
 	if !packageOnly {
 		f.BoolVar(&opts.Rebuild, "rebuild", false, "build even when an intact output for the same inputs exists")
+		f.BoolVar(&opts.Incremental, "incremental", false, "reuse the previous build tree when only the source changed (fast while working on a patch; releases build fresh)")
 	}
 	f.BoolVar(&opts.Verbose, "verbose", false, "stream the compiler output")
 	f.StringVar(&opts.OutDir, "out", "out", "output directory")

@@ -111,7 +111,23 @@ targets:
 	if err != nil || again.Targets[0].Err != nil {
 		t.Fatalf("second build: %v %v", err, again.Targets[0].Err)
 	}
-	if !again.Targets[0].Build.CacheHit || !strings.Contains(progress.String(), "unchanged") {
-		t.Errorf("second build did not reuse the prepared tree and the build:\n%s", progress.String())
+	if !again.Targets[0].Build.CacheHit || !strings.Contains(progress.String(), "prepare: ") || !strings.Contains(progress.String(), "packages unchanged") {
+		t.Errorf("second build did not reuse the prepared tree, the build and the packages:\n%s", progress.String())
+	}
+	if again.Targets[0].Package.Artifacts[0].SHA256 != tr.Package.Artifacts[0].SHA256 {
+		t.Error("the reused package is not the one made first")
+	}
+
+	// A damaged package is made again, not reused.
+	if err := os.WriteFile(deb, []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	progress.Reset()
+	third, err := Build(ctx, r, opts)
+	if err != nil || third.Targets[0].Err != nil {
+		t.Fatalf("third build: %v %v", err, third.Targets[0].Err)
+	}
+	if strings.Contains(progress.String(), "packages unchanged") || fileSHA256(deb) != tr.Package.Artifacts[0].SHA256 {
+		t.Errorf("a damaged package was reused, or not remade byte-identical:\n%s", progress.String())
 	}
 }
