@@ -266,7 +266,7 @@ func packageTarget(ctx context.Context, r *recipe.Recipe, t recipe.Target, src *
 	record := filepath.Join(opts.OutDir, t.ID(), "package.json")
 	key := packageKey(pspec)
 	if res, ok := reusablePackages(record, key); ok {
-		fmt.Fprintf(opts.Progress, "%s: packages unchanged (%d files)\n", t.ID(), len(res.Artifacts))
+		fmt.Fprintf(opts.Progress, "%s: packages unchanged (%d file(s))\n", t.ID(), len(res.Artifacts))
 		return res, nil
 	}
 
