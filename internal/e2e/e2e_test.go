@@ -168,12 +168,12 @@ func TestPidfdCheckpointWithPublishedPackage(t *testing.T) {
 		mustWrite(t, filepath.Join(root, "etc/apt/sources.list.d/criu-forge.list"),
 			[]byte(fmt.Sprintf("deb [signed-by=%s] http://%s bookworm main\n", keyring, ln.Addr())))
 		for _, args := range [][]string{{"apt-get", "update"}, {"apt-get", "install", "-y", "--no-install-recommends", "criu"}} {
-			out, err := inRoot(root, args...)
+			out, err := testutil.InAptRoot(root, args...)
 			if err != nil || strings.Contains(out, "W: ") || strings.Contains(out, "E: ") {
 				t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 			}
 		}
-		out, err := inRoot(root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}", "criu")
+		out, err := testutil.InAptRoot(root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}", "criu")
 		if err != nil || !strings.Contains(out, "+forge") || !strings.Contains(out, "install ok installed") {
 			t.Fatalf("dpkg-query: %v\n%s", err, out)
 		}
@@ -342,16 +342,6 @@ func overlay(t *testing.T, lower string) string {
 		}
 	})
 	return merged
-}
-
-// inRoot runs a command in root with bubblewrap, with the flags
-// SANDBOX-NOTES.md found to work for apt (host network, no user namespace).
-func inRoot(root string, args ...string) (string, error) {
-	bw := []string{"--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup", "--perms", "1777", "--tmpfs", "/tmp"}
-	cmd := exec.Command("bwrap", append(bw, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
 }
 
 func mustWrite(t *testing.T, path string, data []byte) {

@@ -69,8 +69,7 @@ func TestHeavyAptInstallInBookworm(t *testing.T) {
 // user), a 1777 /tmp.
 func enterRoot(root string, binds ...string) Runner {
 	return func(ctx context.Context, args ...string) ([]byte, error) {
-		bw := append(append([]string(nil), binds...), "--proc", "/proc", "--dev", "/dev", "--unshare-ipc", "--unshare-pid",
-			"--unshare-uts", "--unshare-cgroup", "--perms", "1777", "--tmpfs", "/tmp",
+		bw := append(append(append([]string(nil), binds...), testutil.AptBwrapFlags()...),
 			"--setenv", "PATH", "/usr/sbin:/usr/bin:/sbin:/bin", "--setenv", "DEBIAN_FRONTEND", "noninteractive", "--")
 		cmd := exec.CommandContext(ctx, "bwrap", append(bw, args...)...)
 		out, err := cmd.Output()

@@ -70,17 +70,6 @@ func bookwormRoot(t *testing.T) string {
 	return root
 }
 
-// inRoot runs a command in root with bubblewrap, with the flags
-// /work/shared/SANDBOX-NOTES.md found to work for apt (host network, no
-// user namespace).
-func inRoot(root string, args ...string) (string, error) {
-	bw := []string{"--bind", root, "/", "--proc", "/proc", "--dev", "/dev", "--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup", "--perms", "1777", "--tmpfs", "/tmp"}
-	cmd := exec.Command("bwrap", append(bw, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
 // TestAptGetInstallsFromPublishedRepository: real apt-get in a clean
 // bookworm root reads the served repository with signed-by, verifies it,
 // installs our package, and refuses a tampered index.
@@ -137,11 +126,11 @@ func TestAptGetInstallsFromPublishedRepository(t *testing.T) {
 	source := fmt.Sprintf("deb [signed-by=%s] http://%s bookworm main\n", keyring, ln.Addr())
 	os.WriteFile(filepath.Join(root, "etc/apt/sources.list.d/criu-forge.list"), []byte(source), 0o644)
 
-	out, err := inRoot(root, "apt-get", "update")
+	out, err := testutil.InAptRoot(root, "apt-get", "update")
 	if err != nil || strings.Contains(out, "W: ") || strings.Contains(out, "E: ") {
 		t.Fatalf("apt-get update: %v\n%s", err, out)
 	}
-	out, err = inRoot(root, "apt-cache", "show", "filler119")
+	out, err = testutil.InAptRoot(root, "apt-cache", "show", "filler119")
 	if err != nil || !strings.Contains(out, "Package: filler119") {
 		t.Fatalf("apt did not read the last chunk of Packages.xz: %v\n%s", err, out)
 	}
@@ -150,11 +139,11 @@ func TestAptGetInstallsFromPublishedRepository(t *testing.T) {
 			t.Fatalf("apt did not fetch Packages.xz by hash:\n%s", log.String())
 		}
 	}
-	out, err = inRoot(root, "apt-get", "install", "-y", "--no-install-recommends", "criu")
+	out, err = testutil.InAptRoot(root, "apt-get", "install", "-y", "--no-install-recommends", "criu")
 	if err != nil {
 		t.Fatalf("apt-get install criu: %v\n%s", err, out)
 	}
-	out, err = inRoot(root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n", "criu", "criu-forge-test-data")
+	out, err = testutil.InAptRoot(root, "dpkg-query", "-W", "-f", "${Package} ${Version} ${Status}\n", "criu", "criu-forge-test-data")
 	if err != nil || !strings.Contains(out, "criu 4.2.1+forge3~deb12u1 install ok installed") || !strings.Contains(out, "criu-forge-test-data 4.2.1+forge3~deb12u1 install ok installed") {
 		t.Fatalf("installed packages: %v\n%s", err, out)
 	}
@@ -185,7 +174,7 @@ func TestAptGetInstallsFromPublishedRepository(t *testing.T) {
 	}
 	os.RemoveAll(filepath.Join(root, "var/lib/apt/lists"))
 	os.MkdirAll(filepath.Join(root, "var/lib/apt/lists/partial"), 0o755)
-	out, err = inRoot(root, "apt-get", "update")
+	out, err = testutil.InAptRoot(root, "apt-get", "update")
 	if err == nil && !strings.Contains(out, "E: ") {
 		t.Fatalf("apt-get update accepted a tampered Packages:\n%s", out)
 	}
@@ -199,7 +188,7 @@ func TestAptGetInstallsFromPublishedRepository(t *testing.T) {
 	tamper(inrel, []byte(strings.Replace(string(data), "Origin: criu-forge", "Origin: evil-forge", 1)))
 	os.RemoveAll(filepath.Join(root, "var/lib/apt/lists"))
 	os.MkdirAll(filepath.Join(root, "var/lib/apt/lists/partial"), 0o755)
-	out, _ = inRoot(root, "apt-get", "update")
+	out, _ = testutil.InAptRoot(root, "apt-get", "update")
 	if !strings.Contains(out, "signature") && !strings.Contains(out, "BADSIG") {
 		t.Errorf("apt-get update did not refuse a tampered InRelease:\n%s", out)
 	}
