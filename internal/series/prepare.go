@@ -56,7 +56,7 @@ func Prepare(ctx context.Context, r *recipe.Recipe, outDir string, opts Options)
 	if err := checkBasePin(base, lock, alts); err != nil {
 		return nil, err
 	}
-	s := &resolver{r: r, opts: opts, old: lock, mirrors: map[string]*source.Mirror{}}
+	s := &resolver{r: r, opts: opts, old: lock, mirrors: map[string]*source.Mirror{}, pinned: true}
 	patches, err := s.lockedPatches(ctx, lock)
 	if err != nil {
 		return nil, err

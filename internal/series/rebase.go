@@ -14,7 +14,7 @@ import (
 // tries the series on a new release): out[i] holds lock.Entries[i]'s
 // patches, nil for an entry the lock skips.
 func EntryPatches(ctx context.Context, r *recipe.Recipe, lock *Lock, opts Options) ([][]*patch.Patch, error) {
-	s := &resolver{r: r, opts: opts, old: lock, mirrors: map[string]*source.Mirror{}}
+	s := &resolver{r: r, opts: opts, old: lock, mirrors: map[string]*source.Mirror{}, pinned: true}
 	return s.checkedPatches(ctx, lock)
 }
 

@@ -148,11 +148,19 @@ func TestSyncThenPrepare(t *testing.T) {
 		t.Errorf("unchanged sync: changed %v revision %d drift %v", again.Changed, again.Lock.Revision, again.Drift)
 	}
 
-	// Offline, from the cache alone, with the upstream gone: same tree.
+	// The upstream and GitHub gone: prepare still works from the lock and
+	// the cache, online (it fetches only what the cache lacks) and offline.
 	if err := os.RemoveAll(e.fx.Dir); err != nil {
 		t.Fatal(err)
 	}
 	e.gh.Close()
+	online, err := Prepare(ctx, r, filepath.Join(t.TempDir(), "tree"), e.opts())
+	if err != nil {
+		t.Fatalf("prepare with the upstream down but everything cached: %v", err)
+	}
+	if online.Head != p.Head {
+		t.Errorf("prepare gave %s, before %s", online.Head, p.Head)
+	}
 	out2 := filepath.Join(t.TempDir(), "tree")
 	offline := e.opts()
 	offline.Offline = true

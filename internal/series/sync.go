@@ -56,12 +56,9 @@ type SyncResult struct {
 
 // Sync resolves the recipe's upstream and series and writes its lock.
 func Sync(ctx context.Context, r *recipe.Recipe, opts Options) (*SyncResult, error) {
-	old, err := ReadLock(r.LockPath())
+	old, err := ReadLock(r.LockPath()) // nil, ErrNoLock on the first sync
 	if err != nil && !errors.Is(err, ErrNoLock) {
 		return nil, err
-	}
-	if err != nil {
-		old = nil
 	}
 	s := &resolver{r: r, opts: opts, old: old, mirrors: map[string]*source.Mirror{}}
 	res := &SyncResult{}
@@ -103,6 +100,9 @@ type resolver struct {
 	old     *Lock
 	mirrors map[string]*source.Mirror
 	failed  map[string]error
+	// pinned: work from the lock (Prepare): no mirror update, only fetch
+	// the locked commits a mirror lacks.
+	pinned bool
 }
 
 // mirror opens (and, online, updates once) the mirror of a git URL.
@@ -116,7 +116,7 @@ func (s *resolver) mirror(ctx context.Context, gitURL string) (*source.Mirror, e
 	m, err := source.OpenMirror(s.opts.CacheDir, gitURL, s.opts.Offline)
 	if err == nil {
 		m.SetLog(s.opts.log())
-		if !s.opts.Offline {
+		if !s.opts.Offline && !s.pinned {
 			err = m.Update(ctx)
 		}
 	}
