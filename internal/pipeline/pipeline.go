@@ -104,7 +104,11 @@ func Build(ctx context.Context, r *recipe.Recipe, opts Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	src, err := PrepareSource(ctx, r, filepath.Join(opts.OutDir, "source"), opts.Series, progress)
+	lock, err := series.ReadLock(r.LockPath())
+	if err != nil {
+		return nil, err
+	}
+	src, err := PrepareSource(ctx, r, lock, filepath.Join(opts.OutDir, "source"), opts.Series, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +117,6 @@ func Build(ctx context.Context, r *recipe.Recipe, opts Options) (*Result, error)
 		runnerName = r.Runner
 	}
 	runner, err := sandbox.Select(runnerName)
-	if err != nil {
-		return nil, err
-	}
-	lock, err := series.ReadLock(r.LockPath())
 	if err != nil {
 		return nil, err
 	}
@@ -139,11 +139,7 @@ func Build(ctx context.Context, r *recipe.Recipe, opts Options) (*Result, error)
 
 // PrepareSource makes the patched tree at dir, or reuses the one there when
 // it was prepared from the same recipe and lock and still holds that head.
-func PrepareSource(ctx context.Context, r *recipe.Recipe, dir string, opts series.Options, progress io.Writer) (*Source, error) {
-	lock, err := series.ReadLock(r.LockPath())
-	if err != nil {
-		return nil, err
-	}
+func PrepareSource(ctx context.Context, r *recipe.Recipe, lock *series.Lock, dir string, opts series.Options, progress io.Writer) (*Source, error) {
 	if err := lock.CheckCurrent(r, r.LockPath()); err != nil {
 		return nil, err
 	}
