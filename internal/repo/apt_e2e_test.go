@@ -37,14 +37,7 @@ func archiveURI(t *testing.T, suite string) string {
 func bookwormRoot(t *testing.T) string {
 	t.Helper()
 	testutil.RequireTool(t, "mmdebstrap", "mmdebstrap")
-	cacheDir := os.Getenv("CRIU_FORGE_TEST_CACHE")
-	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			t.Skipf("no cache directory: %v", err)
-		}
-		cacheDir = filepath.Join(base, "criu-forge-test")
-	}
+	cacheDir := testutil.TestCacheDir(t)
 	tarball := filepath.Join(cacheDir, "bookworm-minbase.tar")
 	lock, err := fsutil.Acquire(context.Background(), tarball+".lock")
 	if err != nil {
