@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/criu-forge/criu-forge/internal/fsutil"
+	"github.com/criu-forge/criu-forge/internal/repo/rpmmd"
 	"github.com/criu-forge/criu-forge/internal/signing"
 )
 
@@ -49,8 +50,8 @@ type PublishOptions struct {
 	Dir      string
 	Packages []Input
 	Signer   *signing.Signer
-	// Keep is how many versions of each package (per suite and
-	// architecture) stay published; 0 keeps all.
+	// Keep is how many versions of each package (per apt suite or yum
+	// release, and architecture) stay published; 0 keeps all.
 	Keep int
 	// Origin and Label go into every Release ("criu-forge" by default).
 	Origin, Label string
@@ -554,15 +555,28 @@ func plan(cur *state, opts *PublishOptions) (*state, *Report, error) {
 		return nil, nil, fmt.Errorf("publish: nothing changed: %w", errors.Join(errs...))
 	}
 	if opts.Keep > 0 {
-		var removed []*record
-		next.Debs, removed = applyKeep(next.Debs, opts.Keep)
-		for _, r := range removed {
-			if i := slices.Index(report.Added, r.id()); i >= 0 {
+		var removed []string
+		var debs []*record
+		next.Debs, debs = keepNewest(next.Debs, opts.Keep,
+			func(r *record) string { return r.Suite + "\x00" + r.Deb.Package + "\x00" + r.Deb.Arch },
+			func(a, b *record) int { return compareVersions(a.Deb.Version, b.Deb.Version) })
+		for _, r := range debs {
+			removed = append(removed, r.id())
+		}
+		var rpms []*rpmRecord
+		next.Rpms, rpms = keepNewest(next.Rpms, opts.Keep,
+			func(r *rpmRecord) string { return r.Release + "\x00" + r.Name + "\x00" + r.Arch },
+			func(a, b *rpmRecord) int { return rpmmd.CompareEVR(a.evr(), b.evr()) })
+		for _, r := range rpms {
+			removed = append(removed, r.id())
+		}
+		for _, id := range removed {
+			if i := slices.Index(report.Added, id); i >= 0 {
 				report.Added = slices.Delete(report.Added, i, i+1)
-				fmt.Fprintf(opts.Log, "skip %s: older than the %d kept versions\n", r.id(), opts.Keep)
+				fmt.Fprintf(opts.Log, "skip %s: older than the %d kept versions\n", id, opts.Keep)
 				continue
 			}
-			report.Removed = append(report.Removed, r.id())
+			report.Removed = append(report.Removed, id)
 		}
 	}
 	for _, id := range report.Added {
@@ -592,13 +606,16 @@ func readInput(in Input) (*record, error) {
 	return &record{Suite: suite, Filename: d.poolPath(), Deb: d, source: in.Path}, nil
 }
 
-// applyKeep keeps the newest n versions (Debian version order) of each
-// package per suite and architecture.
-func applyKeep(recs []*record, n int) (kept, removed []*record) {
-	groups := map[string][]*record{}
+// keepNewest keeps the newest n records of each group (by compare, newest
+// first) and returns the kept, in their first order of groups, and the
+// dropped: --keep for apt suites (Debian version order, per suite, package
+// and architecture) and yum releases (rpm order, per release, name and
+// architecture) alike.
+func keepNewest[T any](recs []T, n int, group func(T) string, compare func(a, b T) int) (kept, removed []T) {
+	groups := map[string][]T{}
 	var order []string
 	for _, r := range recs {
-		k := r.Suite + "\x00" + r.Deb.Package + "\x00" + r.Deb.Arch
+		k := group(r)
 		if _, ok := groups[k]; !ok {
 			order = append(order, k)
 		}
@@ -606,7 +623,7 @@ func applyKeep(recs []*record, n int) (kept, removed []*record) {
 	}
 	for _, k := range order {
 		g := groups[k]
-		sort.SliceStable(g, func(i, j int) bool { return compareVersions(g[i].Deb.Version, g[j].Deb.Version) > 0 })
+		sort.SliceStable(g, func(i, j int) bool { return compare(g[i], g[j]) > 0 })
 		if len(g) > n {
 			removed = append(removed, g[n:]...)
 			g = g[:n]

@@ -39,6 +39,11 @@ type rpmRecord struct {
 	source string
 }
 
+// evr is the record's [epoch:]version-release, taken from its NEVRA.
+func (r *rpmRecord) evr() string {
+	return strings.TrimSuffix(strings.TrimPrefix(r.NEVRA, r.Name+"-"), "."+r.Arch)
+}
+
 func (r *rpmRecord) id() string {
 	return r.Release + "/" + strings.TrimSuffix(path.Base(r.Filename), ".rpm")
 }

@@ -114,3 +114,31 @@ func TestPublishYumBesideApt(t *testing.T) {
 		t.Errorf("a refused rpm changed the repository")
 	}
 }
+
+// TestPublishKeepYum: --keep holds for each yum release, name and arch in
+// rpm's version order, and what falls out leaves the pool and the metadata.
+func TestPublishKeepYum(t *testing.T) {
+	rpms, dir := t.TempDir(), t.TempDir()
+	mk := func(v string) string { return makeRPM(t, rpms, testDeb{Name: "criu", Version: v, Arch: "amd64"}, "1.el9") }
+	v2, v9, v10 := mk("4.2.1+forge2"), mk("4.2.1+forge9"), mk("4.2.1+forge10")
+	publish(t, dir, PublishOptions{Keep: 2}, paths(v2, v9)...)
+	rep := publish(t, dir, PublishOptions{Keep: 2}, paths(v10)...)
+	if len(rep.Removed) != 1 || !strings.Contains(rep.Removed[0], "criu-4.2.1+forge2-1.el9") {
+		t.Fatalf("removed %v, want the forge2 build (forge10 sorts above forge9 in rpm's order)", rep.Removed)
+	}
+	pool, _ := filepath.Glob(filepath.Join(dir, "pool", "yum", "el9", "*.rpm"))
+	if len(pool) != 2 {
+		t.Errorf("pool holds %v, want the 2 kept rpms", pool)
+	}
+	primary, _ := filepath.Glob(filepath.Join(dir, "yum", "el9", "x86_64", "repodata", "*-primary.xml.gz"))
+	if len(primary) != 1 {
+		t.Fatalf("primary metadata: %v", primary)
+	}
+	out, err := exec.Command("sh", "-c", "zcat "+primary[0]).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "forge2") || !strings.Contains(string(out), "forge10") {
+		t.Errorf("yum metadata still names the dropped version, or not the new one")
+	}
+}

@@ -1,5 +1,7 @@
 package rpmmd
 
+import "strconv"
+
 // vercmp compares two version strings with rpm's rpmvercmp algorithm:
 // alternating runs of digits and letters, numbers compared as numbers,
 // a number newer than letters, "~" sorting before anything and "^" after
@@ -95,4 +97,24 @@ func trimZeros(s string) string {
 		s = s[1:]
 	}
 	return s
+}
+
+// CompareEVR orders two [epoch:]version[-release] strings as rpm does: the
+// epoch as a number (missing is 0), then version and release by
+// rpmvercmp. It returns -1, 0 or 1.
+func CompareEVR(a, b string) int {
+	ea, va, ra, _ := splitEVR(a)
+	eb, vb, rb, _ := splitEVR(b)
+	na, _ := strconv.ParseUint(ea, 10, 64)
+	nb, _ := strconv.ParseUint(eb, 10, 64)
+	switch {
+	case na < nb:
+		return -1
+	case na > nb:
+		return 1
+	}
+	if c := vercmp(va, vb); c != 0 {
+		return c
+	}
+	return vercmp(ra, rb)
 }
