@@ -119,7 +119,9 @@ func TestPublishYumBesideApt(t *testing.T) {
 // rpm's version order, and what falls out leaves the pool and the metadata.
 func TestPublishKeepYum(t *testing.T) {
 	rpms, dir := t.TempDir(), t.TempDir()
-	mk := func(v string) string { return makeRPM(t, rpms, testDeb{Name: "criu", Version: v, Arch: "amd64"}, "1.el9") }
+	mk := func(v string) string {
+		return makeRPM(t, rpms, testDeb{Name: "criu", Version: v, Arch: "amd64"}, "1.el9")
+	}
 	v2, v9, v10 := mk("4.2.1+forge2"), mk("4.2.1+forge9"), mk("4.2.1+forge10")
 	publish(t, dir, PublishOptions{Keep: 2}, paths(v2, v9)...)
 	rep := publish(t, dir, PublishOptions{Keep: 2}, paths(v10)...)
