@@ -94,7 +94,7 @@ a file of the same name with other content is refused, not replaced.`,
 	f.StringVar(&key.Env, "key-env", "", "environment variable holding the armored private key")
 	f.StringVar(&key.PassphraseEnv, "passphrase-env", "CRIU_FORGE_KEY_PASSPHRASE", "environment variable holding the key's passphrase")
 	f.StringVar(&key.KeyID, "key-id", "", "full fingerprint of the (sub)key to sign with")
-	f.IntVar(&keep, "keep", 0, "versions of each package to keep per suite (0: all)")
+	f.IntVar(&keep, "keep", 0, "versions of each package to keep per apt suite or yum release (0: all)")
 	f.StringVar(&origin, "origin", "", "Origin and Label of the repository (default criu-forge)")
 	f.StringVar(&ghTag, "github-release", "", "also upload to this release (tag) of --github-repo")
 	f.StringVar(&ghRepo, "github-repo", "", "OWNER/NAME of the team's GitHub repository for --github-release")
