@@ -26,37 +26,13 @@ func TestBuildTinyProject(t *testing.T) {
 
 	root := t.TempDir()
 	up := testutil.TinyUpstream(t)
-	for _, d := range []string{"recipes", "patches/hello-forge"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(filepath.Join(root, "patches/hello-forge"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(root, "patches/hello-forge/0001-greet.patch"), []byte(testutil.TinyGreetingPatch), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	deps := strings.Join(testutil.CRIUDebianDeps, ", ")
-	body := `name: hello-forge
-upstream:
-  version: "1.0"
-  sources:
-    - git: {url: "` + up + `", ref: v1.0}
-series:
-  - patch: 0001-greet.patch
-build:
-  deps: {deb: [` + deps + `]}
-  steps: ["make", "make install DESTDIR=$DESTDIR PREFIX=/usr"]
-package:
-  name: hello-forge
-  mode: distinct
-  maintainer: Test <test@example.org>
-  summary: a greeting
-targets:
-  - {distro: debian, release: "12"}
-`
-	path := filepath.Join(root, "recipes", "hello-forge.yaml")
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := testutil.TinyRecipe(t, root, "hello-forge", up, "  - patch: 0001-greet.patch")
 	r, _, err := recipe.Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,7 @@ package plan
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/criu-forge/criu-forge/internal/pipeline"
@@ -26,30 +24,7 @@ func TestPlanAgreesWithRealBuild(t *testing.T) {
 	up := testutil.TinyUpstream(t)
 
 	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "recipes"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	body := `name: hello-plan
-upstream:
-  version: "1.0"
-  sources:
-    - git: {url: "` + up + `", ref: v1.0}
-series: []
-build:
-  deps: {deb: [` + strings.Join(testutil.CRIUDebianDeps, ", ") + `]}
-  steps: ["make", "make install DESTDIR=$DESTDIR PREFIX=/usr"]
-package:
-  name: hello-plan
-  mode: distinct
-  maintainer: Test <test@example.org>
-  summary: a greeting
-targets:
-  - {distro: debian, release: "12"}
-`
-	path := filepath.Join(root, "recipes", "hello-plan.yaml")
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := testutil.TinyRecipe(t, root, "hello-plan", up, "")
 	r, _, err := recipe.Load(path)
 	if err != nil {
 		t.Fatal(err)

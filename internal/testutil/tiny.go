@@ -3,6 +3,7 @@ package testutil
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -48,4 +49,42 @@ func TinyUpstream(t testing.TB) string {
 	Run(t, dir, git, append(id, "commit", "-q", "-m", "hello 1.0", "--date", "2026-01-01T00:00:00Z")...)
 	Run(t, dir, git, append(id, "tag", "-a", "v1.0", "-m", "1.0")...)
 	return dir
+}
+
+// TinyRecipe writes root/recipes/NAME.yaml: TinyUpstream's v1.0 at
+// upstream, the given series lines (YAML under "series:", or "" for none),
+// built with make for debian-12 in the builder every heavy test shares
+// (CRIUDebianDeps), packaged as NAME in distinct mode. It returns the path.
+func TinyRecipe(t testing.TB, root, name, upstream, series string) string {
+	t.Helper()
+	if series == "" {
+		series = " []"
+	} else {
+		series = "\n" + series
+	}
+	body := `name: ` + name + `
+upstream:
+  version: "1.0"
+  sources:
+    - git: {url: "` + upstream + `", ref: v1.0}
+series:` + series + `
+build:
+  deps: {deb: [` + strings.Join(CRIUDebianDeps, ", ") + `]}
+  steps: ["make", "make install DESTDIR=$DESTDIR PREFIX=/usr"]
+package:
+  name: ` + name + `
+  mode: distinct
+  maintainer: Test <test@example.org>
+  summary: a greeting
+targets:
+  - {distro: debian, release: "12"}
+`
+	path := filepath.Join(root, "recipes", name+".yaml")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
