@@ -52,10 +52,7 @@ func newBuildLikeCmd(g *globals, packageOnly bool, cmd *cobra.Command) *cobra.Co
 		if err != nil {
 			return err
 		}
-		if opts.Series, err = g.seriesOptions(); err != nil {
-			return err
-		}
-		opts.Series.GitHub = nil // builds work from the lock alone
+		opts.Series = g.lockOptions() // builds work from the lock alone
 		opts.Progress = g.stderr
 		opts.PackageOnly = packageOnly
 		if signKeyFile != "" || signKeyEnv != "" {

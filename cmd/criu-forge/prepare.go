@@ -31,12 +31,7 @@ DIR is written only when the whole series applied.`,
 			if err != nil {
 				return err
 			}
-			opts, err := g.seriesOptions()
-			if err != nil {
-				return err
-			}
-			opts.GitHub = nil // prepare works from the lock alone
-			p, err := series.Prepare(cmd.Context(), r, out, opts)
+			p, err := series.Prepare(cmd.Context(), r, out, g.lockOptions())
 			if err != nil {
 				return err
 			}

@@ -76,10 +76,17 @@ func loadRecipe(g *globals, path string) (*recipe.Recipe, error) {
 	return r, err
 }
 
-// seriesOptions builds the options of the source and series stages from the
-// global flags; the GitHub client exists only when the network may be used.
+// lockOptions are the options of the source and series stages for verbs
+// that work from the lock alone (prepare, build): no GitHub client.
+func (g *globals) lockOptions() series.Options {
+	return series.Options{CacheDir: g.cacheDir, Offline: g.offline, Log: g.stderr}
+}
+
+// seriesOptions adds the GitHub client for verbs that ask GitHub (sync,
+// watch, publish --github-release); it exists only when the network may be
+// used.
 func (g *globals) seriesOptions() (series.Options, error) {
-	opts := series.Options{CacheDir: g.cacheDir, Offline: g.offline, Log: g.stderr}
+	opts := g.lockOptions()
 	if g.offline {
 		return opts, nil
 	}
