@@ -114,7 +114,7 @@ means every action was carried out.`,
 	fl.StringVar(&f.build.Runner, "runner", "", "--apply: bubblewrap, docker or podman")
 	fl.StringSliceVar(&f.build.Targets, "target", nil, "--apply: target ids to build (default: all)")
 	fl.IntVar(&f.build.Jobs, "jobs", 1, "--apply: targets built at once")
-	fl.StringVar(&f.repoDir, "repo", "", "--apply: publish the new .deb packages to this repository")
+	fl.StringVar(&f.repoDir, "repo", "", "--apply: publish the new packages (apt and yum) to this repository")
 	fl.StringVar(&f.key.Path, "key", "", "--apply: OpenPGP private key file to sign the repository")
 	fl.StringVar(&f.key.Env, "key-env", "", "--apply: environment variable holding the armored private key")
 	fl.StringVar(&f.key.PassphraseEnv, "passphrase-env", "CRIU_FORGE_KEY_PASSPHRASE", "--apply: environment variable holding the key's passphrase")

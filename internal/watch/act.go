@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/criu-forge/criu-forge/internal/pipeline"
 	"github.com/criu-forge/criu-forge/internal/recipe"
@@ -105,7 +104,8 @@ func (r *ActReport) Render(w io.Writer) {
 
 // Act runs the chain for every recipe whose plan has actions: Write (new
 // base, dropped entries, re-synced lock), build and package every target,
-// publish the .deb packages when a repository and key are given. A failing
+// publish the packages (apt and yum alike) when a repository and key are
+// given. A failing
 // recipe or target does not stop the others.
 func Act(ctx context.Context, recipes []*recipe.Recipe, plan *Plan, opts ActOptions) *ActReport {
 	rep := &ActReport{Recipes: []RecipeOutcome{}}
@@ -159,7 +159,7 @@ func act(ctx context.Context, r *recipe.Recipe, rp RecipePlan, opts ActOptions) 
 		out.Error = "build: " + err.Error()
 		return out
 	}
-	var debs []repo.Input
+	var packages []repo.Input
 	for _, t := range res.Targets {
 		to := TargetOutcome{Target: t.Target.ID(), Artifacts: []string{}}
 		if t.Err != nil {
@@ -170,16 +170,14 @@ func act(ctx context.Context, r *recipe.Recipe, rp RecipePlan, opts ActOptions) 
 		for _, a := range t.Package.Artifacts {
 			to.Version = a.Version
 			to.Artifacts = append(to.Artifacts, a.Path)
-			if strings.HasSuffix(a.Path, ".deb") {
-				debs = append(debs, repo.Input{Path: a.Path})
-			}
+			packages = append(packages, repo.Input{Path: a.Path})
 		}
 		out.Targets = append(out.Targets, to)
 	}
-	if opts.RepoDir == "" || opts.Signer == nil || len(debs) == 0 {
+	if opts.RepoDir == "" || opts.Signer == nil || len(packages) == 0 {
 		return out
 	}
-	prep, err := repo.Publish(ctx, repo.PublishOptions{Dir: opts.RepoDir, Packages: debs, Signer: opts.Signer, Keep: opts.Keep, Log: opts.Log})
+	prep, err := repo.Publish(ctx, repo.PublishOptions{Dir: opts.RepoDir, Packages: packages, Signer: opts.Signer, Keep: opts.Keep, Log: opts.Log})
 	if err != nil {
 		out.Error = "publish: " + err.Error()
 		return out
